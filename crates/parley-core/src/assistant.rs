@@ -52,15 +52,26 @@ impl AssistantConfig {
 
     /// The assistant's name.
     pub fn name(&self) -> &str {
-        self.0.get("name").and_then(Value::as_str).unwrap_or_default()
+        self.0
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
     }
 
     /// Ids of assistants this configuration hands conversations to (handoff tools and flow
     /// edges), which must not be hard-deleted while referenced.
     pub fn referenced_assistants(&self) -> BTreeSet<String> {
         let mut ids = BTreeSet::new();
-        for tool in self.0.get("tools").and_then(Value::as_array).into_iter().flatten() {
-            let targets = tool.pointer("/handoff/ai_assistants").and_then(Value::as_array);
+        for tool in self
+            .0
+            .get("tools")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let targets = tool
+                .pointer("/handoff/ai_assistants")
+                .and_then(Value::as_array);
             for target in targets.into_iter().flatten() {
                 if let Some(id) = target.get("id").and_then(Value::as_str) {
                     ids.insert(id.to_owned());
@@ -71,7 +82,10 @@ impl AssistantConfig {
         for edge in edges.and_then(Value::as_array).into_iter().flatten() {
             let target = edge.get("target");
             if target.and_then(|t| t.get("type")).and_then(Value::as_str) == Some("assistant") {
-                if let Some(id) = target.and_then(|t| t.get("assistant_id")).and_then(Value::as_str) {
+                if let Some(id) = target
+                    .and_then(|t| t.get("assistant_id"))
+                    .and_then(Value::as_str)
+                {
                     ids.insert(id.to_owned());
                 }
             }
@@ -179,7 +193,12 @@ pub fn parse_update(body: Value) -> Result<AssistantUpdate, ValidationErrors> {
     fields.remove("tool_ids");
     let clear = clear
         .into_iter()
-        .filter(|f| !matches!(f.as_str(), "tags" | "version_name" | "promote_to_main" | "tool_ids"))
+        .filter(|f| {
+            !matches!(
+                f.as_str(),
+                "tags" | "version_name" | "promote_to_main" | "tool_ids"
+            )
+        })
         .collect();
     Ok(AssistantUpdate {
         set: fields,
@@ -294,7 +313,13 @@ fn check_rules(fields: &Map<String, Value>) -> Result<(), ValidationErrors> {
 /// Save-time checks of a conversation flow: unique ids, and every referenced node exists.
 fn check_flow(flow: &Value, errors: &mut Vec<FieldError>) {
     let mut nodes = HashSet::new();
-    for (i, node) in flow.get("nodes").and_then(Value::as_array).into_iter().flatten().enumerate() {
+    for (i, node) in flow
+        .get("nodes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         let id = node.get("id").and_then(Value::as_str).unwrap_or_default();
         if !nodes.insert(id) {
             errors.push(FieldError::invalid(
@@ -303,7 +328,10 @@ fn check_flow(flow: &Value, errors: &mut Vec<FieldError>) {
             ));
         }
     }
-    let start = flow.get("start_node_id").and_then(Value::as_str).unwrap_or_default();
+    let start = flow
+        .get("start_node_id")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if !nodes.contains(start) {
         errors.push(FieldError::invalid(
             "/conversation_flow/start_node_id",
@@ -311,7 +339,13 @@ fn check_flow(flow: &Value, errors: &mut Vec<FieldError>) {
         ));
     }
     let mut edges = HashSet::new();
-    for (i, edge) in flow.get("edges").and_then(Value::as_array).into_iter().flatten().enumerate() {
+    for (i, edge) in flow
+        .get("edges")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         let id = edge.get("id").and_then(Value::as_str).unwrap_or_default();
         if !edges.insert(id) {
             errors.push(FieldError::invalid(
@@ -319,7 +353,10 @@ fn check_flow(flow: &Value, errors: &mut Vec<FieldError>) {
                 format!("edge id {id:?} is used twice"),
             ));
         }
-        let from = edge.get("start_node_id").and_then(Value::as_str).unwrap_or_default();
+        let from = edge
+            .get("start_node_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         if !nodes.contains(from) {
             errors.push(FieldError::invalid(
                 format!("/conversation_flow/edges/{i}/start_node_id"),
@@ -328,7 +365,10 @@ fn check_flow(flow: &Value, errors: &mut Vec<FieldError>) {
         }
         let target = edge.get("target");
         if target.and_then(|t| t.get("type")).and_then(Value::as_str) == Some("node") {
-            let to = target.and_then(|t| t.get("node_id")).and_then(Value::as_str).unwrap_or_default();
+            let to = target
+                .and_then(|t| t.get("node_id"))
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             if !nodes.contains(to) {
                 errors.push(FieldError::invalid(
                     format!("/conversation_flow/edges/{i}/target/node_id"),
@@ -372,8 +412,14 @@ pub fn render(view: AssistantView<'_>, default_model: &str) -> Value {
     let config = view.config.as_map();
     let mut out = Map::with_capacity(config.len() + 12);
     out.insert("id".into(), Value::String(view.id.to_owned()));
-    out.insert("name".into(), config.get("name").cloned().unwrap_or_default());
-    out.insert("created_at".into(), Value::String(format_timestamp(view.created_at)));
+    out.insert(
+        "name".into(),
+        config.get("name").cloned().unwrap_or_default(),
+    );
+    out.insert(
+        "created_at".into(),
+        Value::String(format_timestamp(view.created_at)),
+    );
     for (key, value) in config {
         if key == "tools" {
             out.insert(key.clone(), render_tools(value));
@@ -383,7 +429,8 @@ pub fn render(view: AssistantView<'_>, default_model: &str) -> Value {
     }
     out.entry("model")
         .or_insert_with(|| Value::String(default_model.to_owned()));
-    out.entry("tools").or_insert_with(|| Value::Array(Vec::new()));
+    out.entry("tools")
+        .or_insert_with(|| Value::Array(Vec::new()));
     out.entry("dynamic_variables_webhook_timeout_ms")
         .or_insert_with(|| Value::from(1500));
     for list in ["integrations", "mcp_servers", "related_mission_ids"] {
@@ -396,15 +443,24 @@ pub fn render(view: AssistantView<'_>, default_model: &str) -> Value {
     if let Some(meta) = view.import_metadata {
         out.insert("import_metadata".into(), meta.clone());
     }
-    out.insert("version_id".into(), Value::String(view.version_id.to_owned()));
-    out.insert("version_name".into(), Value::String(view.version_name.to_owned()));
+    out.insert(
+        "version_id".into(),
+        Value::String(view.version_id.to_owned()),
+    );
+    out.insert(
+        "version_name".into(),
+        Value::String(view.version_name.to_owned()),
+    );
     out.insert(
         "version_created_at".into(),
         Value::String(format_timestamp(view.version_created_at)),
     );
     if let Some(deleted_at) = view.deleted_at {
         let purge_at = *deleted_at + chrono::Duration::days(RESTORE_WINDOW_DAYS);
-        out.insert("deleted_at".into(), Value::String(format_timestamp(deleted_at)));
+        out.insert(
+            "deleted_at".into(),
+            Value::String(format_timestamp(deleted_at)),
+        );
         out.insert(
             "permanently_deleted_at".into(),
             Value::String(format_timestamp(&purge_at)),
@@ -475,7 +531,10 @@ mod tests {
         )
         .unwrap()
         .config;
-        let update = parse_update(json!({"greeting": "hello", "description": null, "promote_to_main": false})).unwrap();
+        let update = parse_update(
+            json!({"greeting": "hello", "description": null, "promote_to_main": false}),
+        )
+        .unwrap();
         assert!(!update.promote_to_main);
         let next = update.apply(&current);
         assert_eq!(next.as_map().get("greeting"), Some(&json!("hello")));
@@ -485,7 +544,10 @@ mod tests {
 
     #[test]
     fn update_cannot_clear_required_fields_or_take_a_long_version_name() {
-        assert_eq!(parse_update(json!({"name": null})).unwrap_err().0[0].pointer, "/name");
+        assert_eq!(
+            parse_update(json!({"name": null})).unwrap_err().0[0].pointer,
+            "/name"
+        );
         let long = "x".repeat(51);
         assert_eq!(
             parse_update(json!({"version_name": long})).unwrap_err().0[0].pointer,
@@ -519,7 +581,10 @@ mod tests {
             "m",
         )
         .unwrap_err();
-        assert_eq!(err.0[0].pointer, "/conversation_flow/edges/0/target/node_id");
+        assert_eq!(
+            err.0[0].pointer,
+            "/conversation_flow/edges/0/target/node_id"
+        );
     }
 
     #[test]

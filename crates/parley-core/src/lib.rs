@@ -8,6 +8,8 @@
 //!   cloning, rendering the wire object.
 //! - [`validation`]: the error type every parser here returns.
 
+#![warn(missing_docs)]
+
 pub mod apikey;
 pub mod assistant;
 pub mod clock;

@@ -25,9 +25,8 @@ pub struct Contract {
     tool_validators: BTreeMap<String, Validator>,
 }
 
-static CONTRACT: LazyLock<Contract> = LazyLock::new(|| {
-    Contract::load(OPENAPI_YAML).expect("the embedded OpenAPI contract compiles")
-});
+static CONTRACT: LazyLock<Contract> =
+    LazyLock::new(|| Contract::load(OPENAPI_YAML).expect("the embedded OpenAPI contract compiles"));
 
 /// The embedded contract, compiled on first use.
 pub fn contract() -> &'static Contract {
@@ -103,12 +102,18 @@ impl Contract {
     }
 
     /// Validates an assistant create body (an object already stripped of unknown fields).
-    pub fn validate_assistant_create(&self, body: &Map<String, Value>) -> Result<(), ValidationErrors> {
+    pub fn validate_assistant_create(
+        &self,
+        body: &Map<String, Value>,
+    ) -> Result<(), ValidationErrors> {
         self.validate_assistant(&self.assistant_create, body)
     }
 
     /// Validates an assistant update body (an object already stripped of unknown fields).
-    pub fn validate_assistant_update(&self, body: &Map<String, Value>) -> Result<(), ValidationErrors> {
+    pub fn validate_assistant_update(
+        &self,
+        body: &Map<String, Value>,
+    ) -> Result<(), ValidationErrors> {
         self.validate_assistant(&self.assistant_update, body)
     }
 
@@ -161,7 +166,10 @@ impl Contract {
             let known: Vec<&str> = self.tool_types().collect();
             errors.push(FieldError::invalid(
                 format!("{prefix}/type"),
-                format!("unknown tool type {tool_type:?}; expected one of {}", known.join(", ")),
+                format!(
+                    "unknown tool type {tool_type:?}; expected one of {}",
+                    known.join(", ")
+                ),
             ));
             return;
         };
@@ -210,13 +218,18 @@ mod tests {
     #[test]
     fn contract_knows_all_fifteen_tool_types() {
         assert_eq!(contract().tool_types().count(), 15);
-        assert!(contract().assistant_create_fields().contains("instructions"));
-        assert!(contract().assistant_update_fields().contains("promote_to_main"));
+        assert!(contract()
+            .assistant_create_fields()
+            .contains("instructions"));
+        assert!(contract()
+            .assistant_update_fields()
+            .contains("promote_to_main"));
     }
 
     #[test]
     fn a_minimal_create_body_is_valid() {
-        let ok = contract().validate_assistant_create(&body(json!({"name": "a", "instructions": "b"})));
+        let ok =
+            contract().validate_assistant_create(&body(json!({"name": "a", "instructions": "b"})));
         assert_eq!(ok, Ok(()));
     }
 
@@ -238,8 +251,14 @@ mod tests {
             })))
             .unwrap_err();
         let pointers: Vec<&str> = err.0.iter().map(|e| e.pointer.as_str()).collect();
-        assert!(pointers.contains(&"/dynamic_variables_webhook_timeout_ms"), "{pointers:?}");
-        assert!(pointers.contains(&"/telephony_settings/time_limit_secs"), "{pointers:?}");
+        assert!(
+            pointers.contains(&"/dynamic_variables_webhook_timeout_ms"),
+            "{pointers:?}"
+        );
+        assert!(
+            pointers.contains(&"/telephony_settings/time_limit_secs"),
+            "{pointers:?}"
+        );
     }
 
     #[test]
@@ -255,6 +274,10 @@ mod tests {
             })))
             .unwrap_err();
         let pointers: Vec<&str> = err.0.iter().map(|e| e.pointer.as_str()).collect();
-        assert_eq!(pointers, vec!["/tools/1/webhook/method", "/tools/2/type"], "{err}");
+        assert_eq!(
+            pointers,
+            vec!["/tools/1/webhook/method", "/tools/2/type"],
+            "{err}"
+        );
     }
 }

@@ -6,6 +6,11 @@
 //! tenant data takes the [`OrgId`] and filters by it: another organization's row is
 //! indistinguishable from a missing one.
 
+#![warn(missing_docs)]
+
+#[cfg(feature = "contract-suite")]
+pub mod contract;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use parley_core::assistant::{AssistantConfig, AssistantUpdate};
@@ -182,7 +187,11 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> StoreResult<()>;
 
     /// Returns the organization named `name`, creating it if needed.
-    async fn ensure_organization(&self, name: &str, now: DateTime<Utc>) -> StoreResult<Organization>;
+    async fn ensure_organization(
+        &self,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Organization>;
 
     /// Stores a key hash for `org`. If the hash is already stored, returns that key unchanged.
     async fn insert_api_key(
@@ -214,7 +223,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<AssistantRecord>;
 
     /// An assistant that is not deleted, with its main version.
-    async fn get_assistant(&self, org: &OrgId, id: &AssistantId) -> StoreResult<Option<AssistantRecord>>;
+    async fn get_assistant(
+        &self,
+        org: &OrgId,
+        id: &AssistantId,
+    ) -> StoreResult<Option<AssistantRecord>>;
 
     /// Assistants that are not deleted, oldest first, with the total count.
     async fn list_assistants(
@@ -245,7 +258,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<DeleteOutcome>;
 
     /// Restores a soft-deleted assistant.
-    async fn restore_assistant(&self, org: &OrgId, id: &AssistantId) -> StoreResult<Option<AssistantRecord>>;
+    async fn restore_assistant(
+        &self,
+        org: &OrgId,
+        id: &AssistantId,
+    ) -> StoreResult<Option<AssistantRecord>>;
 
     /// A soft-deleted assistant.
     async fn get_deleted_assistant(
@@ -323,7 +340,9 @@ mod tests {
 
     #[test]
     fn pruning_keeps_ten_including_main() {
-        let ids: Vec<VersionId> = (0..13).map(|i| VersionId::from_string(format!("v{i}"))).collect();
+        let ids: Vec<VersionId> = (0..13)
+            .map(|i| VersionId::from_string(format!("v{i}")))
+            .collect();
         // main is the oldest: keep it plus the nine newest.
         let prune = versions_to_prune(&ids, &ids[12]);
         assert_eq!(prune.len(), 3);

@@ -5,6 +5,8 @@
 //! itself is a JSON document validated against the embedded OpenAPI contract (see `parley-core`),
 //! so that every documented field round-trips without a hand-written twin of each schema.
 
+#![warn(missing_docs)]
+
 pub mod assistants;
 pub mod error;
 pub mod pagination;

@@ -1,0 +1,23 @@
+//! Parley's HTTP server: the Telnyx-compatible API under `/v2`.
+//!
+//! - [`settings`]: configuration, parsed once and validated.
+//! - [`startup`]: [`Application`] — opens the store, binds, serves until told to stop.
+//! - [`error`]: [`ApiError`], the single place where a failure becomes the Telnyx envelope.
+//! - [`extract`]: request extractors whose rejections are [`ApiError`]s.
+//! - [`auth`], [`idempotency`]: middleware of every `/v2` route.
+//! - [`routes`]: one module per resource, mirroring the URL.
+
+#![warn(missing_docs)]
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod idempotency;
+pub mod routes;
+pub mod settings;
+pub mod startup;
+pub mod state;
+
+pub use error::ApiError;
+pub use settings::Settings;
+pub use startup::{open_store, Application};

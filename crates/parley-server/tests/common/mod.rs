@@ -1,0 +1,279 @@
+//! The test harness: the real application on 127.0.0.1:0 with a fresh database — a SQLite
+//! file in a temporary directory, or a new PostgreSQL database that is dropped afterwards —
+//! and a client that speaks HTTP to it.
+#![allow(dead_code)]
+
+use parley_core::apikey;
+use parley_core::clock::{Clock, ManualClock, SystemClock};
+use parley_server::settings::Settings;
+use parley_server::Application;
+use parley_store::Store;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The admin URL tests create their PostgreSQL databases through.
+pub fn postgres_admin_url() -> String {
+    std::env::var("PARLEY_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A running application.
+pub struct TestApp {
+    pub base: String,
+    pub key: String,
+    pub http: reqwest::Client,
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    _dir: tempfile::TempDir,
+    database: Option<String>,
+}
+
+/// A response: status, headers and the body parsed as JSON (`Null` when empty).
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, Arc::new(SystemClock), |_| {}).await
+    }
+
+    pub async fn spawn_with_clock(backend: Backend, clock: Arc<ManualClock>) -> Self {
+        Self::spawn_with(backend, clock, |_| {}).await
+    }
+
+    pub async fn spawn_with(
+        backend: Backend,
+        clock: Arc<dyn Clock>,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let key = apikey::generate().secret;
+        let mut settings = Settings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data_dir: dir.path().to_owned(),
+            api_key: Some(key.clone()),
+            log: "warn".into(),
+            ..Settings::default()
+        };
+        let mut database = None;
+        if backend == Backend::Postgres {
+            let name = format!("parley_test_{}", uuid::Uuid::new_v4().simple());
+            let admin = postgres_admin_url();
+            let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+                .await
+                .unwrap_or_else(|e| panic!("PostgreSQL must be reachable at {admin}: {e}"));
+            tokio::spawn(connection);
+            client
+                .batch_execute(&format!("create database {name}"))
+                .await
+                .expect("create test database");
+            let url = match admin.rsplit_once('/') {
+                Some((server, _)) => format!("{server}/{name}"),
+                None => panic!("admin URL {admin} has no database part"),
+            };
+            settings.database_url = Some(url);
+            settings.database_max_connections = 8;
+            database = Some(name);
+        }
+        tweak(&mut settings);
+        let app = Application::build_with_clock(settings, clock.clone())
+            .await
+            .expect("application builds");
+        let base = format!("http://{}", app.local_addr());
+        let store = app.store();
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until(async {
+            let _ = rx.await;
+        }));
+        Self {
+            base,
+            key,
+            http: reqwest::Client::new(),
+            store,
+            clock,
+            shutdown: Some(tx),
+            server: Some(server),
+            _dir: dir,
+            database,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A key of a new organization named `org`.
+    pub async fn key_for_new_org(&self, org: &str) -> String {
+        let organization = self
+            .store
+            .ensure_organization(org, self.clock.now())
+            .await
+            .unwrap();
+        let key = apikey::generate();
+        self.store
+            .insert_api_key(&organization.id, &key.hash, &key.prefix, self.clock.now())
+            .await
+            .unwrap();
+        key.secret
+    }
+
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        key: Option<&str>,
+    ) -> Reply {
+        let mut request = self.http.request(method, self.url(path));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.expect("request reaches the server");
+        Self::reply(response).await
+    }
+
+    pub async fn reply(response: reqwest::Response) -> Reply {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                panic!(
+                    "body is not JSON ({e}): {:?}",
+                    String::from_utf8_lossy(&bytes)
+                )
+            })
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(Method::GET, path, None, Some(&self.key)).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Reply {
+        self.send(Method::POST, path, Some(body), Some(&self.key))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.send(Method::DELETE, path, None, Some(&self.key)).await
+    }
+
+    /// Creates an assistant and returns its wire object.
+    pub async fn create_assistant(&self, body: Value) -> Value {
+        let reply = self.post("/v2/ai/assistants", &body).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "create failed: {}",
+            reply.body
+        );
+        reply.body
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("server task")
+                .expect("server stopped cleanly");
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(name) = self.database.take() {
+            // Drop the database from a thread with its own runtime: Drop cannot await.
+            let admin = postgres_admin_url();
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async move {
+                    if let Ok((client, connection)) =
+                        tokio_postgres::connect(&admin, tokio_postgres::NoTls).await
+                    {
+                        tokio::spawn(connection);
+                        let _ = client
+                            .batch_execute(&format!("drop database if exists {name} with (force)"))
+                            .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// Asserts a reply is the error envelope with this status and code; returns the first error.
+pub fn assert_error(reply: &Reply, status: u16, code: &str) -> Value {
+    assert_eq!(
+        reply.status.as_u16(),
+        status,
+        "unexpected status; body: {}",
+        reply.body
+    );
+    let errors = reply.body["errors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no errors array in {}", reply.body));
+    assert!(!errors.is_empty());
+    let first = errors[0].clone();
+    assert_eq!(first["code"], code, "{}", reply.body);
+    assert!(first["title"].as_str().is_some_and(|t| !t.is_empty()));
+    first
+}
+
+/// Generates `sqlite` and `postgres` tests from one `async fn(TestApp)` scenario.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {
+        $(
+            mod $scenario {
+                use super::*;
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$scenario(TestApp::spawn(Backend::Sqlite).await).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$scenario(TestApp::spawn(Backend::Postgres).await).await;
+                }
+            }
+        )*
+    };
+}

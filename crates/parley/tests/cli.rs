@@ -1,0 +1,264 @@
+//! The `parley` binary as a user runs it: serve, keys, migrate, configuration errors,
+//! graceful shutdown.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_parley");
+
+/// A `parley serve` child process and the lines it printed before it was ready.
+struct Server {
+    child: Child,
+    base: String,
+    printed: Vec<String>,
+}
+
+impl Server {
+    // The child is waited for in `Drop`.
+    #[allow(clippy::zombie_processes)]
+    fn start(data_dir: &Path, env: &[(&str, &str)], extra: &[&str]) -> Self {
+        let mut command = Command::new(BIN);
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(extra)
+            .env_remove("PARLEY_API_KEY")
+            .env("PARLEY_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("parley starts");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut printed = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("server never said it was listening: {printed:?}"));
+            if let Some(rest) = line.strip_prefix("parley listening on ") {
+                let base = rest.split_whitespace().next().unwrap().to_owned();
+                return Self {
+                    child,
+                    base,
+                    printed,
+                };
+            }
+            printed.push(line);
+        }
+    }
+
+    fn status(&self, path: &str, key: Option<&str>) -> u16 {
+        get_status(&format!("{}{path}", self.base), key)
+    }
+
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A GET on a throwaway runtime, enough for status checks.
+fn get_status(url: &str, key: Option<&str>) -> u16 {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut request = reqwest::Client::new().get(url);
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        request
+            .send()
+            .await
+            .expect("server answers")
+            .status()
+            .as_u16()
+    })
+}
+
+fn run(args: &[&str], data_dir: &Path) -> (bool, String, String) {
+    let output = Command::new(BIN)
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env_remove("PARLEY_API_KEY")
+        .output()
+        .expect("parley runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn first_start_creates_prints_and_saves_a_key_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[], &[]);
+    let key = server
+        .printed
+        .last()
+        .expect("the key is printed")
+        .trim()
+        .to_owned();
+    assert!(key.starts_with("KEY"), "{:?}", server.printed);
+    let file = dir.path().join("admin.key");
+    assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), key);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    assert_eq!(server.status("/health", None), 200);
+    assert_eq!(server.status("/v2/ai/assistants", Some(&key)), 200);
+    assert_eq!(server.status("/v2/ai/assistants", None), 401);
+    assert!(server.terminate().success());
+    // A second start finds the key and prints none.
+    let again = Server::start(dir.path(), &[], &[]);
+    assert!(again.printed.is_empty(), "{:?}", again.printed);
+    assert_eq!(again.status("/v2/ai/assistants", Some(&key)), 200);
+    // The database holds only the hash.
+    let db = std::fs::read(dir.path().join("parley.db")).unwrap();
+    assert!(!String::from_utf8_lossy(&db).contains(&key));
+}
+
+#[test]
+fn parley_api_key_is_honoured_and_keys_are_managed_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[("PARLEY_API_KEY", "local-dev-key-1")], &[]);
+    assert!(
+        server.printed.is_empty(),
+        "no key is generated when one is configured"
+    );
+    assert!(!dir.path().join("admin.key").exists());
+    assert_eq!(
+        server.status("/v2/ai/assistants", Some("local-dev-key-1")),
+        200
+    );
+
+    let (ok, stdout, stderr) = run(&["keys", "create", "--org", "acme"], dir.path());
+    assert!(ok, "{stderr}");
+    let key = stdout.lines().last().unwrap().trim().to_owned();
+    assert_eq!(server.status("/v2/ai/assistants", Some(&key)), 200);
+
+    let (ok, listing, _) = run(&["keys", "list"], dir.path());
+    assert!(ok);
+    assert!(listing.contains("acme") && listing.contains("default"));
+    assert!(!listing.contains(&key), "keys are never shown again");
+    let prefix: String = key.chars().take(11).collect();
+    assert!(listing.contains(&prefix));
+
+    let (ok, _, _) = run(&["keys", "revoke", &prefix], dir.path());
+    assert!(ok);
+    assert_eq!(server.status("/v2/ai/assistants", Some(&key)), 401);
+    let (ok, _, stderr) = run(&["keys", "revoke", &prefix], dir.path());
+    assert!(!ok && stderr.contains("no active key"), "{stderr}");
+}
+
+#[test]
+fn invalid_settings_stop_start_up_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(BIN)
+        .args(["serve", "--data-dir"])
+        .arg(dir.path())
+        .env("PARLEY_LISTEN", "not-an-address")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("listen") && stderr.contains("not-an-address"),
+        "{stderr}"
+    );
+
+    let config = dir.path().join("parley.toml");
+    std::fs::write(&config, "max_body_bytes = \"big\"\n").unwrap();
+    let output = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("max_body_bytes"));
+}
+
+#[test]
+fn migrate_runs_alone_on_postgres() {
+    let admin = std::env::var("PARLEY_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let name = format!("parley_cli_{}", uuid::Uuid::new_v4().simple());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL must be reachable at {admin}: {e}"));
+        tokio::spawn(connection);
+        client
+            .batch_execute(&format!("create database {name}"))
+            .await
+            .unwrap();
+        client
+    });
+    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, stdout, stderr) = run(&["migrate", "--database-url", &url], dir.path());
+    let (again, _, _) = run(&["migrate", "--database-url", &url], dir.path());
+    let (keyed, key_out, _) = run(
+        &["keys", "create", "--org", "pg-org", "--database-url", &url],
+        dir.path(),
+    );
+    runtime.block_on(async {
+        client
+            .batch_execute(&format!("drop database if exists {name} with (force)"))
+            .await
+            .unwrap();
+    });
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("migrations applied"));
+    assert!(again, "migrating twice is a no-op");
+    assert!(keyed && key_out.lines().last().unwrap().starts_with("KEY"));
+    assert!(
+        !dir.path().join("parley.db").exists(),
+        "PostgreSQL runs leave no SQLite file"
+    );
+}
