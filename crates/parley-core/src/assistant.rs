@@ -181,7 +181,10 @@ pub fn parse_update(body: Value) -> Result<AssistantUpdate, ValidationErrors> {
     }
     contract().validate_assistant_update(&fields)?;
     check_rules(&fields)?;
-    let tags = take_tags(&mut fields)?;
+    let mut tags = take_tags(&mut fields)?;
+    if clear.iter().any(|f| f == "tags") {
+        tags = Some(Vec::new());
+    }
     let version_name = match fields.remove("version_name") {
         Some(Value::String(name)) => Some(check_version_name(name)?),
         _ => None,
@@ -215,6 +218,12 @@ pub fn normalize_tag(tag: &str, pointer: &str) -> Result<String, FieldError> {
     if tag.is_empty() {
         return Err(FieldError::invalid(pointer, "a tag must not be empty"));
     }
+    if tag.contains('\0') {
+        return Err(FieldError::invalid(
+            pointer,
+            "text must not contain the NUL character (U+0000)",
+        ));
+    }
     if tag.chars().count() > MAX_TAG_LEN {
         return Err(FieldError::invalid(
             pointer,
@@ -243,6 +252,15 @@ fn known_fields(
     let Value::Object(object) = body else {
         return Err(FieldError::invalid("", "the request body must be a JSON object").into());
     };
+    let mut nul_errors = Vec::new();
+    for (key, value) in &object {
+        if known.contains(key) {
+            find_nul_characters(value, &format!("/{}", escape_pointer(key)), &mut nul_errors);
+        }
+    }
+    if !nul_errors.is_empty() {
+        return Err(ValidationErrors(nul_errors));
+    }
     let mut fields = Map::new();
     let mut cleared = Vec::new();
     for (key, value) in object {
@@ -256,6 +274,37 @@ fn known_fields(
         }
     }
     Ok((fields, cleared))
+}
+
+/// Escapes a key for use as a JSON pointer segment.
+fn escape_pointer(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
+/// Text may not contain U+0000: no database stores it faithfully, so it is refused at the
+/// edge instead of being stored on one backend and failing on another.
+fn find_nul_characters(value: &Value, pointer: &str, errors: &mut Vec<FieldError>) {
+    const MESSAGE: &str = "text must not contain the NUL character (U+0000)";
+    match value {
+        Value::String(text) if text.contains('\0') => {
+            errors.push(FieldError::invalid(pointer, MESSAGE));
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                find_nul_characters(item, &format!("{pointer}/{i}"), errors);
+            }
+        }
+        Value::Object(object) => {
+            for (key, item) in object {
+                let child = format!("{pointer}/{}", escape_pointer(key));
+                if key.contains('\0') {
+                    errors.push(FieldError::invalid(child.clone(), MESSAGE));
+                }
+                find_nul_characters(item, &child, errors);
+            }
+        }
+        _ => {}
+    }
 }
 
 fn take_tags(fields: &mut Map<String, Value>) -> Result<Option<Vec<String>>, ValidationErrors> {
@@ -554,6 +603,27 @@ mod tests {
             "/version_name"
         );
         assert!(parse_update(json!({})).unwrap().changes_nothing());
+    }
+
+    #[test]
+    fn nul_characters_are_refused_where_they_are() {
+        let err = parse_create(
+            json!({"name": "a", "instructions": "b\u{0}c", "dynamic_variables": {"k\u{0}": "v"}}),
+            "m",
+        )
+        .unwrap_err();
+        let pointers: Vec<&str> = err.0.iter().map(|e| e.pointer.as_str()).collect();
+        assert_eq!(pointers, vec!["/instructions", "/dynamic_variables/k\u{0}"]);
+        assert!(normalize_tag("a\u{0}b", "/tag").is_err());
+    }
+
+    #[test]
+    fn null_tags_clear_the_tags() {
+        assert_eq!(
+            parse_update(json!({"tags": null})).unwrap().tags,
+            Some(vec![])
+        );
+        assert_eq!(parse_update(json!({})).unwrap().tags, None);
     }
 
     #[test]

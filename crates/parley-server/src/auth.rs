@@ -17,15 +17,28 @@ pub async fn require_api_key(
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let header = request
-        .headers()
-        .get(http::header::AUTHORIZATION)
-        .ok_or_else(|| {
-            ApiError::Unauthorized(
-                "The Authorization header is missing; send `Authorization: Bearer <API key>`"
-                    .into(),
-            )
-        })?;
+    let header = request.headers().get(http::header::AUTHORIZATION).cloned();
+    match authenticate(&state, header).await {
+        Ok(tenant) => {
+            request.extensions_mut().insert(tenant);
+            Ok(next.run(request).await)
+        }
+        Err(error) => {
+            crate::extract::drain_body(request.into_body(), state.settings.max_body_bytes).await;
+            Err(error)
+        }
+    }
+}
+
+async fn authenticate(
+    state: &AppState,
+    header: Option<http::HeaderValue>,
+) -> Result<Tenant, ApiError> {
+    let header = header.ok_or_else(|| {
+        ApiError::Unauthorized(
+            "The Authorization header is missing; send `Authorization: Bearer <API key>`".into(),
+        )
+    })?;
     let value = header
         .to_str()
         .map_err(|_| ApiError::Unauthorized("The Authorization header is not valid text".into()))?;
@@ -42,10 +55,9 @@ pub async fn require_api_key(
     let Some(found) = found.filter(|k| apikey::hashes_match(&k.hash, &hash)) else {
         return Err(ApiError::Unauthorized("The API key is not valid".into()));
     };
-    request.extensions_mut().insert(Tenant {
+    Ok(Tenant {
         org_id: found.org_id,
-    });
-    Ok(next.run(request).await)
+    })
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Tenant {

@@ -180,3 +180,11 @@ where
             })
     }
 }
+
+/// Reads and discards up to `limit` bytes of a request body that will not be used, so that a
+/// response sent before the body was read (401, 404, 405) leaves the keep-alive connection
+/// usable for the client's next request.
+pub async fn drain_body(body: axum::body::Body, limit: usize) {
+    use http_body_util::BodyExt;
+    let _ = http_body_util::Limited::new(body, limit).collect().await;
+}

@@ -6,9 +6,10 @@ pub mod health;
 
 use crate::auth::require_api_key;
 use crate::error::ApiError;
+use crate::extract::drain_body;
 use crate::idempotency::idempotent_post;
 use crate::state::AppState;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::from_fn_with_state;
 use axum::routing::get;
 use axum::Router;
@@ -35,10 +36,14 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn route_not_found(request: Request) -> ApiError {
-    ApiError::RouteNotFound(request.uri().path().to_owned())
+async fn route_not_found(State(state): State<AppState>, request: Request) -> ApiError {
+    let error = ApiError::RouteNotFound(request.uri().path().to_owned());
+    drain_body(request.into_body(), state.settings.max_body_bytes).await;
+    error
 }
 
-async fn method_not_allowed(request: Request) -> ApiError {
-    ApiError::MethodNotAllowed(request.method().to_string())
+async fn method_not_allowed(State(state): State<AppState>, request: Request) -> ApiError {
+    let error = ApiError::MethodNotAllowed(request.method().to_string());
+    drain_body(request.into_body(), state.settings.max_body_bytes).await;
+    error
 }
