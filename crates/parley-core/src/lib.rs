@@ -6,6 +6,7 @@
 //! - [`schema`]: the embedded OpenAPI contract, compiled into validators.
 //! - [`assistant`]: assistant documents — parsing create/update bodies, applying updates,
 //!   cloning, rendering the wire object.
+//! - [`network`]: which addresses outbound requests may reach.
 //! - [`validation`]: the error type every parser here returns.
 
 #![warn(missing_docs)]
@@ -14,6 +15,7 @@ pub mod apikey;
 pub mod assistant;
 pub mod clock;
 pub mod ids;
+pub mod network;
 pub mod schema;
 pub mod validation;
 

@@ -303,6 +303,17 @@ async fn unknown_ids_and_routes_are_404_and_wrong_methods_405(app: TestApp) {
     let health = app.send(Method::GET, "/health", None, None).await;
     assert_eq!(health.status, StatusCode::OK);
     assert_eq!(health.body["status"], "ok");
+    // Every response carries a request id; one the client sends is echoed.
+    assert_eq!(health.headers["x-request-id"].len(), 36);
+    let traced = app
+        .http
+        .get(app.url("/v2/ai/assistants/assistant-missing"))
+        .bearer_auth(&app.key)
+        .header("x-request-id", "trace-me-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(traced.headers()["x-request-id"], "trace-me-1");
 }
 
 async fn authentication_is_required_and_checked(app: TestApp) {
