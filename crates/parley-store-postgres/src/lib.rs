@@ -16,7 +16,10 @@
 
 #![deny(missing_docs)]
 
+mod integrations;
+mod mcp;
 mod migrations;
+mod secrets;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -24,8 +27,8 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, T
 use parley_core::assistant::{AssistantConfig, AssistantUpdate, DEFAULT_VERSION_NAME};
 use parley_core::ids::{ApiKeyId, AssistantId, OrgId, VersionId};
 use parley_store::{
-    versions_to_prune, ApiKeyInfo, AssistantRecord, AuthenticatedKey, DeleteMode, DeleteOutcome,
-    IdempotencyClaim, NewAssistantRecord, Organization, PageRequest, Store, StoreError,
+    versions_to_prune, ApiKeyInfo, AssistantRecord, AuthenticatedKey, CoreStore, DeleteMode,
+    DeleteOutcome, IdempotencyClaim, NewAssistantRecord, Organization, PageRequest, StoreError,
     StoreResult, StoredResponse, VersionRecord,
 };
 use serde_json::{Map, Value};
@@ -318,7 +321,7 @@ async fn idempotency_row(
 }
 
 #[async_trait]
-impl Store for PostgresStore {
+impl CoreStore for PostgresStore {
     async fn ping(&self) -> StoreResult<()> {
         let client = self.client().await?;
         client.simple_query("select 1").await.map_err(db)?;

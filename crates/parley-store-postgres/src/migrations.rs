@@ -14,10 +14,28 @@ pub struct Migration {
 
 /// Every migration this build knows, oldest first. Forward-only: a released migration is
 /// never edited; a change is a new file.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    sql: include_str!("../migrations/0001_init.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sql: include_str!("../migrations/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        sql: include_str!("../migrations/0002_integration_secrets.sql"),
+    },
+    Migration {
+        version: 3,
+        sql: include_str!("../migrations/0003_mcp_servers.sql"),
+    },
+    Migration {
+        version: 4,
+        sql: include_str!("../migrations/0004_integration_connections.sql"),
+    },
+    Migration {
+        version: 5,
+        sql: include_str!("../migrations/0005_canary_deploys.sql"),
+    },
+];
 
 /// Key of the transaction-scoped advisory lock (`pg_advisory_xact_lock`) every migration
 /// transaction takes first, so that servers starting together apply each migration once.

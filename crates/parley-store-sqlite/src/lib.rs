@@ -8,16 +8,19 @@
 
 #![warn(missing_docs)]
 
+mod integrations;
+mod mcp;
 mod migrations;
 mod rows;
+mod secrets;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use parley_core::assistant::{AssistantUpdate, DEFAULT_VERSION_NAME};
 use parley_core::ids::{ApiKeyId, AssistantId, OrgId, VersionId};
 use parley_store::{
-    versions_to_prune, ApiKeyInfo, AssistantRecord, AuthenticatedKey, DeleteMode, DeleteOutcome,
-    IdempotencyClaim, NewAssistantRecord, Organization, PageRequest, Store, StoreError,
+    versions_to_prune, ApiKeyInfo, AssistantRecord, AuthenticatedKey, CoreStore, DeleteMode,
+    DeleteOutcome, IdempotencyClaim, NewAssistantRecord, Organization, PageRequest, StoreError,
     StoreResult, StoredResponse,
 };
 use rows::{db_err, read_assistant, read_config, ts, ASSISTANT_COLUMNS};
@@ -226,7 +229,7 @@ fn referrers(tx: &Connection, org: &str, id: &str) -> StoreResult<Vec<String>> {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl CoreStore for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
         self.read(|c| c.query_row("select 1", [], |_| Ok(())).map_err(db_err))
             .await

@@ -5,7 +5,19 @@ use parley_store::{StoreError, StoreResult};
 use rusqlite::{params, Connection, TransactionBehavior};
 
 /// `(version, sql)`, in order. Kept in lockstep with the PostgreSQL backend.
-const MIGRATIONS: &[(u32, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(u32, &str)] = &[
+    (1, include_str!("../migrations/0001_init.sql")),
+    (
+        2,
+        include_str!("../migrations/0002_integration_secrets.sql"),
+    ),
+    (3, include_str!("../migrations/0003_mcp_servers.sql")),
+    (
+        4,
+        include_str!("../migrations/0004_integration_connections.sql"),
+    ),
+    (5, include_str!("../migrations/0005_canary_deploys.sql")),
+];
 
 /// Applies every migration not yet recorded in `schema_migrations`.
 pub fn run(conn: &mut Connection) -> StoreResult<()> {

@@ -179,10 +179,9 @@ pub enum IdempotencyClaim {
     Mismatch,
 }
 
-/// Everything Parley persists. Implemented once per backend; the same test suite runs
-/// against each.
+/// Organizations, API keys, assistants and their versions, idempotency keys.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait CoreStore: Send + Sync + 'static {
     /// Checks that the database answers.
     async fn ping(&self) -> StoreResult<()>;
 
@@ -322,6 +321,19 @@ pub trait Store: Send + Sync + 'static {
     /// Releases a claim whose request failed, so a retry runs again.
     async fn release_idempotency_key(&self, org: &OrgId, key: &str) -> StoreResult<()>;
 }
+
+mod secrets;
+pub use secrets::SecretStore;
+mod mcp;
+pub use mcp::McpStore;
+mod integrations;
+pub use integrations::IntegrationStore;
+
+/// Everything Parley persists, one trait per aggregate. Implemented once per backend; the same
+/// contract suite runs against each.
+pub trait Store: CoreStore + SecretStore + McpStore + IntegrationStore {}
+
+impl<T: CoreStore + SecretStore + McpStore + IntegrationStore> Store for T {}
 
 /// Keeps the newest `MAX_VERSIONS_PER_ASSISTANT` versions, never `main`: given versions
 /// newest first, returns the ids to prune.

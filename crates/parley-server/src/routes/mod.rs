@@ -3,6 +3,9 @@
 
 pub mod assistants;
 pub mod health;
+pub mod integration_secrets;
+pub mod integrations;
+pub mod mcp_servers;
 
 use crate::auth::require_api_key;
 use crate::error::ApiError;
@@ -21,6 +24,9 @@ use tower_http::trace::TraceLayer;
 pub fn router(state: AppState) -> Router {
     let v2 = Router::new()
         .merge(assistants::routes())
+        .merge(integration_secrets::routes())
+        .merge(integrations::routes())
+        .merge(mcp_servers::routes())
         .method_not_allowed_fallback(method_not_allowed)
         .layer(from_fn_with_state(state.clone(), idempotent_post))
         .layer(from_fn_with_state(state.clone(), require_api_key));

@@ -1,0 +1,2 @@
+-- canary_deploys
+select 1;

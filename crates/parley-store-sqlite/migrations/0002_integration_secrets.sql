@@ -1,0 +1,2 @@
+-- integration_secrets
+select 1;

@@ -1,0 +1,2 @@
+-- mcp_servers
+select 1;

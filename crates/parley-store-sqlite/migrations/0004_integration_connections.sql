@@ -1,0 +1,2 @@
+-- integration_connections
+select 1;
