@@ -5,7 +5,7 @@
 
 use parley_core::assistant::{parse_create, parse_update};
 use parley_core::ids::{AssistantId, VersionId};
-use parley_store::{NewAssistantRecord, Store, MAX_VERSIONS_PER_ASSISTANT};
+use parley_store::{CoreStore, NewAssistantRecord, MAX_VERSIONS_PER_ASSISTANT};
 use parley_store_postgres::{PostgresStore, MIGRATIONS};
 use serde_json::json;
 use std::future::Future;

@@ -17,6 +17,6 @@ async fn reopening_applies_no_migration_twice() {
     drop(SqliteStore::open(&path).unwrap());
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(store.path(), path);
-    use parley_store::Store;
+    use parley_store::CoreStore;
     store.ping().await.unwrap();
 }
