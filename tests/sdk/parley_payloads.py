@@ -474,3 +474,41 @@ def expected_tools(sent: list[dict[str, Any]]) -> list[dict[str, Any]]:
         tool["shared"] = False
         out.append(tool)
     return out
+
+
+def _secret_refs(value: Any) -> list[str]:
+    """Every string under a key ending in ``_ref``: the integration secrets a body names."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, child in value.items():
+            if key.endswith("_ref") and isinstance(child, str):
+                found.append(child)
+            else:
+                found.extend(_secret_refs(child))
+    elif isinstance(value, list):
+        for item in value:
+            found.extend(_secret_refs(item))
+    return found
+
+
+def with_references(client: Any, body: dict[str, Any]) -> dict[str, Any]:
+    """Creates what ``body`` refers to in the client's organization — an integration secret
+    for every ``*_ref`` and an MCP server for every ``mcp_servers[].id`` (whose id replaces
+    the placeholder) — and points ``integrations`` at a catalogue integration. Parley refuses
+    references to things that do not exist."""
+    from sdk_support import http_for
+
+    with http_for(client) as http:
+        for identifier in sorted(set(_secret_refs(body))):
+            response = http.post(
+                "/integration_secrets",
+                json={"identifier": identifier, "type": "bearer", "token": "placeholder-token"},
+            )
+            duplicate = response.status_code == 422 and "/identifier" in response.text
+            assert response.status_code in (200, 201) or duplicate, response.text
+    for server in body.get("mcp_servers", []):
+        created = client.ai.mcp_servers.create(name="Search", type="http", url="https://mcp.example.com/mcp")
+        server["id"] = created.id
+    for integration in body.get("integrations", []):
+        integration["integration_id"] = "jira"
+    return body

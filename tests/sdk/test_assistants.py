@@ -17,6 +17,7 @@ from parley_payloads import (
     all_tools,
     expected_tools,
     maximal_body,
+    with_references,
     voice_settings,
 )
 from sdk_support import (
@@ -80,7 +81,7 @@ def test_create_minimal_fills_server_fields_and_defaults(client: telnyx.Telnyx) 
 
 def test_create_maximal_body_round_trips_every_field(client: telnyx.Telnyx) -> None:
     target = client.ai.assistants.create(name=unique("Handoff target"), instructions="Take over.")
-    body = maximal_body(unique("Maximal"), target.id)
+    body = with_references(client, maximal_body(unique("Maximal"), target.id))
     sent, got, parsed = create_raw(client, **body)
 
     assert sent == body, "the SDK sends the body unchanged"
@@ -262,7 +263,7 @@ def test_list_excludes_deleted_assistants(fresh_client: telnyx.Telnyx) -> None:
 
 def test_update_is_partial(client: telnyx.Telnyx) -> None:
     target = client.ai.assistants.create(name=unique("Target"), instructions="x")
-    before = client.ai.assistants.with_raw_response.create(**maximal_body(unique("Partial"), target.id)).json()
+    before = client.ai.assistants.with_raw_response.create(**with_references(client, maximal_body(unique("Partial"), target.id))).json()
 
     raw = client.ai.assistants.with_raw_response.update(before["id"], greeting="A brand new greeting")
     assert json.loads(raw.http_request.content) == {"greeting": "A brand new greeting"}
@@ -434,7 +435,7 @@ def test_update_accepts_patch_as_an_alias(client: telnyx.Telnyx) -> None:
 def test_clone_copies_everything_but_telephony_and_messaging(client: telnyx.Telnyx) -> None:
     target = client.ai.assistants.create(name=unique("Clone target"), instructions="x")
     name = unique("Original")
-    original = client.ai.assistants.with_raw_response.create(**maximal_body(name, target.id)).json()
+    original = client.ai.assistants.with_raw_response.create(**with_references(client, maximal_body(name, target.id))).json()
 
     raw = client.ai.assistants.with_raw_response.clone(original["id"])
     assert raw.status_code == 200

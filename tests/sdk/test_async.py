@@ -104,7 +104,7 @@ async def test_concurrent_partial_updates_are_all_applied(async_client: telnyx.A
     changes = {
         "greeting": "Hello",
         "description": "Described",
-        "llm_api_key_ref": "key-ref",
+        "model": "openai/gpt-4o",
         "dynamic_variables_webhook_url": "https://vars.example.com/hook",
         "dynamic_variables_webhook_timeout_ms": 2000,
         "voice_settings": {"voice": "Telnyx.NaturalHD.astra"},

@@ -10,7 +10,7 @@ import pytest
 import telnyx
 from telnyx.types.ai.assistants import DeletedAssistant
 
-from parley_payloads import maximal_body
+from parley_payloads import maximal_body, with_references
 from sdk_support import assert_recent, config_of, first_error, http_for, parse_ts, unique
 
 
@@ -66,7 +66,7 @@ def test_delete_is_soft_by_default(client: telnyx.Telnyx) -> None:
 
 def test_deleted_view_shows_the_assistant_with_deletion_times(client: telnyx.Telnyx) -> None:
     target = client.ai.assistants.create(name=unique("Deleted view target"), instructions="x")
-    created = client.ai.assistants.with_raw_response.create(**maximal_body(unique("Deleted view"), target.id)).json()
+    created = client.ai.assistants.with_raw_response.create(**with_references(client, maximal_body(unique("Deleted view"), target.id))).json()
     client.ai.assistants.delete(created["id"])
 
     raw = client.ai.assistants.deleted.with_raw_response.get(created["id"])
@@ -297,6 +297,6 @@ def test_lists_reject_invalid_page_parameters(http, params: dict, parameter: str
 
 def test_deleted_assistants_keep_their_configuration_through_restore(client: telnyx.Telnyx) -> None:
     target = client.ai.assistants.create(name=unique("Target"), instructions="x")
-    created = client.ai.assistants.with_raw_response.create(**maximal_body(unique("Round trip"), target.id)).json()
+    created = client.ai.assistants.with_raw_response.create(**with_references(client, maximal_body(unique("Round trip"), target.id))).json()
     client.ai.assistants.delete(created["id"])
     assert config_of(client.ai.assistants.with_raw_response.restore(created["id"]).json()) == config_of(created)

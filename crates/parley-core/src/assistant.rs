@@ -106,6 +106,61 @@ impl AssistantConfig {
     }
 }
 
+/// Every integration-secret reference (`llm_api_key_ref`, `external_llm.certificate_ref`,
+/// `voice_settings.api_key_ref`, …: any string field whose name ends in `_ref`) in a
+/// configuration document, as `(JSON pointer, identifier)`.
+pub fn secret_refs(fields: &Map<String, Value>) -> Vec<(String, String)> {
+    fn walk(value: &Value, pointer: &str, out: &mut Vec<(String, String)>) {
+        match value {
+            Value::Object(object) => {
+                for (key, child) in object {
+                    let here = format!("{pointer}/{}", escape_pointer(key));
+                    match child {
+                        Value::String(identifier) if key.ends_with("_ref") => {
+                            out.push((here, identifier.clone()));
+                        }
+                        _ => walk(child, &here, out),
+                    }
+                }
+            }
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    walk(item, &format!("{pointer}/{i}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut refs = Vec::new();
+    walk(&Value::Object(fields.clone()), "", &mut refs);
+    refs
+}
+
+/// `(JSON pointer, id)` of every `mcp_servers[].id` in a configuration document.
+pub fn mcp_server_refs(fields: &Map<String, Value>) -> Vec<(String, String)> {
+    list_refs(fields, "mcp_servers", "id")
+}
+
+/// `(JSON pointer, id)` of every `integrations[].integration_id` in a configuration document.
+pub fn integration_refs(fields: &Map<String, Value>) -> Vec<(String, String)> {
+    list_refs(fields, "integrations", "integration_id")
+}
+
+fn list_refs(fields: &Map<String, Value>, list: &str, key: &str) -> Vec<(String, String)> {
+    fields
+        .get(list)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .filter_map(|(i, item)| {
+            item.get(key)
+                .and_then(Value::as_str)
+                .map(|id| (format!("/{list}/{i}/{key}"), id.to_owned()))
+        })
+        .collect()
+}
+
 /// A parsed create body.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewAssistant {
@@ -141,6 +196,11 @@ impl AssistantUpdate {
             document.insert(field.clone(), value.clone());
         }
         AssistantConfig(document)
+    }
+
+    /// The fields this update sets, as sent (validated).
+    pub fn fields(&self) -> &Map<String, Value> {
+        &self.set
     }
 
     /// Whether the body changed no configuration field (only tags, or nothing at all).
@@ -428,6 +488,24 @@ fn check_flow(flow: &Value, errors: &mut Vec<FieldError>) {
     }
 }
 
+/// TeXML that connects a call to assistant `id`. Everything interpolated is XML-escaped.
+pub fn texml(id: &str) -> String {
+    let mut escaped = String::with_capacity(id.len());
+    for c in id.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&apos;"),
+            c => escaped.push(c),
+        }
+    }
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Connect><AIAssistant id=\"{escaped}\"/></Connect></Response>"
+    )
+}
+
 /// Everything needed to render one assistant object.
 #[derive(Debug, Clone, Copy)]
 pub struct AssistantView<'a> {
@@ -615,6 +693,56 @@ mod tests {
         let pointers: Vec<&str> = err.0.iter().map(|e| e.pointer.as_str()).collect();
         assert_eq!(pointers, vec!["/instructions", "/dynamic_variables/k\u{0}"]);
         assert!(normalize_tag("a\u{0}b", "/tag").is_err());
+    }
+
+    #[test]
+    fn texml_escapes_the_id() {
+        assert_eq!(
+            texml("a\"<&>'b"),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Connect><AIAssistant id=\"a&quot;&lt;&amp;&gt;&apos;b\"/></Connect></Response>"
+        );
+    }
+
+    #[test]
+    fn references_are_found_with_their_pointers() {
+        let fields = parse_create(
+            json!({"name": "a", "instructions": "b", "llm_api_key_ref": "k1",
+                   "external_llm": {"base_url": "https://x", "model": "m", "certificate_ref": "c1"},
+                   "observability_settings": {"public_key_ref": "p", "secret_key_ref": "s"},
+                   "mcp_servers": [{"id": "mcp-1"}], "integrations": [{"integration_id": "hubspot"}]}),
+            "m",
+        )
+        .unwrap()
+        .config
+        .into_map();
+        let mut refs = secret_refs(&fields);
+        refs.sort();
+        assert_eq!(
+            refs,
+            vec![
+                ("/external_llm/certificate_ref".to_owned(), "c1".to_owned()),
+                ("/llm_api_key_ref".to_owned(), "k1".to_owned()),
+                (
+                    "/observability_settings/public_key_ref".to_owned(),
+                    "p".to_owned()
+                ),
+                (
+                    "/observability_settings/secret_key_ref".to_owned(),
+                    "s".to_owned()
+                ),
+            ]
+        );
+        assert_eq!(
+            mcp_server_refs(&fields),
+            vec![("/mcp_servers/0/id".to_owned(), "mcp-1".to_owned())]
+        );
+        assert_eq!(
+            integration_refs(&fields),
+            vec![(
+                "/integrations/0/integration_id".to_owned(),
+                "hubspot".to_owned()
+            )]
+        );
     }
 
     #[test]

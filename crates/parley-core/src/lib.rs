@@ -1,22 +1,30 @@
 //! Parley's domain model and pure rules. Nothing in this crate does IO.
 //!
 //! - [`ids`]: typed identifiers.
+//! - [`canary`]: canary deploy rules and the sticky routing function.
 //! - [`clock`]: injected time, so tests advance time instead of sleeping.
 //! - [`apikey`]: API key generation and hashing (keys are only ever stored hashed).
 //! - [`schema`]: the embedded OpenAPI contract, compiled into validators.
 //! - [`assistant`]: assistant documents — parsing create/update bodies, applying updates,
 //!   cloning, rendering the wire object.
 //! - [`network`]: which addresses outbound requests may reach.
+//! - [`mcp`]: MCP server configurations — parsing create/`PUT` bodies, the `type` mapping.
+//! - [`integrations`]: the built-in integration catalogue and connections to it.
+//! - [`secrets`]: the master key and the cipher integration secrets are sealed with.
 //! - [`validation`]: the error type every parser here returns.
 
 #![warn(missing_docs)]
 
 pub mod apikey;
 pub mod assistant;
+pub mod canary;
 pub mod clock;
 pub mod ids;
+pub mod integrations;
+pub mod mcp;
 pub mod network;
 pub mod schema;
+pub mod secrets;
 pub mod validation;
 
 pub use validation::{FieldError, FieldErrorKind, ValidationErrors};

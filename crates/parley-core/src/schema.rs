@@ -20,6 +20,7 @@ pub struct Contract {
     components: Value,
     assistant_create: Validator,
     assistant_update: Validator,
+    canary_deploy: Validator,
     assistant_create_fields: BTreeSet<String>,
     assistant_update_fields: BTreeSet<String>,
     tool_validators: BTreeMap<String, Validator>,
@@ -74,6 +75,7 @@ impl Contract {
         Ok(Self {
             assistant_create: compile("AssistantCreateParams")?,
             assistant_update: compile("AssistantUpdateParams")?,
+            canary_deploy: compile("CanaryDeployCreateParams")?,
             assistant_create_fields: properties("AssistantCreateParams")?,
             assistant_update_fields: properties("AssistantUpdateParams")?,
             tool_validators,
@@ -115,6 +117,20 @@ impl Contract {
         body: &Map<String, Value>,
     ) -> Result<(), ValidationErrors> {
         self.validate_assistant(&self.assistant_update, body)
+    }
+
+    /// Validates a canary deploy body (`{rules: [...]}`).
+    pub fn validate_canary_deploy(&self, body: &Value) -> Result<(), ValidationErrors> {
+        let errors: Vec<FieldError> = self
+            .canary_deploy
+            .iter_errors(body)
+            .map(|e| FieldError::invalid(error_pointer(&e), e.masked().to_string()))
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ValidationErrors(errors))
+        }
     }
 
     fn validate_assistant(

@@ -13,7 +13,6 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, Method};
 use http_body_util::BodyExt;
 use parley_store::{IdempotencyClaim, StoredResponse};
-use sha2::{Digest, Sha256};
 
 /// Header carrying the key.
 pub const HEADER: &str = "idempotency-key";
@@ -57,15 +56,14 @@ pub async fn idempotent_post(
         .await
         .map_err(|_| ApiError::BodyTooLarge(limit))?
         .to_bytes();
-    let mut hasher = Sha256::new();
-    hasher.update(parts.method.as_str());
-    hasher.update(b" ");
-    hasher.update(parts.uri.path());
-    hasher.update(b"?");
-    hasher.update(parts.uri.query().unwrap_or_default());
-    hasher.update(b"\n");
-    hasher.update(&bytes);
-    let fingerprint = hex::encode(hasher.finalize());
+    // Keyed: the body may carry secret values (integration secrets), which an unkeyed hash
+    // kept for a day would expose to guessing.
+    let fingerprint = state.cipher.keyed_digest(&[
+        parts.method.as_str().as_bytes(),
+        parts.uri.path().as_bytes(),
+        parts.uri.query().unwrap_or_default().as_bytes(),
+        &bytes,
+    ]);
     let now = state.clock.now();
     let expires_before =
         now - chrono::Duration::hours(i64::from(state.settings.idempotency_ttl_hours));

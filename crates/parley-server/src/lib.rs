@@ -6,6 +6,7 @@
 //! - [`extract`]: request extractors whose rejections are [`ApiError`]s.
 //! - [`auth`], [`idempotency`]: middleware of every `/v2` route.
 //! - [`routes`]: one module per resource, mirroring the URL.
+//! - [`secrets`]: the master key, resolving integration secrets, checking `*_ref` fields.
 
 #![warn(missing_docs)]
 
@@ -14,6 +15,7 @@ pub mod error;
 pub mod extract;
 pub mod idempotency;
 pub mod routes;
+pub mod secrets;
 pub mod settings;
 pub mod startup;
 pub mod state;

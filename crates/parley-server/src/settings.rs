@@ -2,6 +2,7 @@
 //! variables, then command-line flags — parsed once into a validated [`Settings`]. Nothing
 //! else in Parley reads the environment.
 
+use parley_core::secrets::MasterKey;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -50,6 +51,9 @@ pub struct Settings {
     pub log: String,
     /// Log line format.
     pub log_format: LogFormat,
+    /// Key integration secrets are encrypted with (`PARLEY_MASTER_KEY`); `None` to use the
+    /// key in `DATA_DIR/master.key`, generated on first start. Its `Debug` prints `***`.
+    pub master_key: Option<MasterKey>,
 }
 
 impl Default for Settings {
@@ -68,6 +72,7 @@ impl Default for Settings {
             idempotency_ttl_hours: 24,
             log: "info".to_owned(),
             log_format: LogFormat::Text,
+            master_key: None,
         }
     }
 }
@@ -98,6 +103,18 @@ struct FileSettings {
     idempotency_ttl_hours: Option<u32>,
     log: Option<String>,
     log_format: Option<LogFormat>,
+    master_key: Option<SecretText>,
+}
+
+/// Text that must not be printed (the master key as read); its `Debug` prints `***`.
+#[derive(Default, Deserialize)]
+#[serde(transparent)]
+struct SecretText(String);
+
+impl std::fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
 }
 
 /// A setting that could not be used; start-up stops with this message.
@@ -149,9 +166,31 @@ impl Settings {
                     path: path.to_owned(),
                     source,
                 })?;
-                toml::from_str::<FileSettings>(&text).map_err(|e| SettingsError::File {
-                    path: path.to_owned(),
-                    message: e.to_string(),
+                toml::from_str::<FileSettings>(&text).map_err(|e| {
+                    // The message and line only: toml's own rendering quotes the offending
+                    // line, which may hold the master key or an API key.
+                    let (line, key) = match e.span() {
+                        Some(span) => {
+                            let start = span.start.min(text.len());
+                            let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+                            let line_text = text[line_start..].lines().next().unwrap_or_default();
+                            let key = line_text
+                                .split_once('=')
+                                .map(|(key, _)| key.trim().to_owned())
+                                .filter(|key| !key.is_empty());
+                            (Some(text[..start].matches('\n').count() + 1), key)
+                        }
+                        None => (None, None),
+                    };
+                    let at = match (line, key) {
+                        (Some(line), Some(key)) => format!("line {line} ({key}): "),
+                        (Some(line), None) => format!("line {line}: "),
+                        _ => String::new(),
+                    };
+                    SettingsError::File {
+                        path: path.to_owned(),
+                        message: format!("{at}{}", e.message().trim()),
+                    }
                 })?
             }
             None => FileSettings::default(),
@@ -181,6 +220,10 @@ impl Settings {
                     )
                 }
                 "PARLEY_LOG" => raw.log = Some(value),
+                "PARLEY_MASTER_KEY" => {
+                    parse_master_key(&name, &value)?;
+                    raw.master_key = Some(SecretText(value));
+                }
                 "PARLEY_LOG_FORMAT" => {
                     raw.log_format = Some(match value.as_str() {
                         "text" => LogFormat::Text,
@@ -265,8 +308,23 @@ impl Settings {
                 .unwrap_or(defaults.idempotency_ttl_hours),
             log: raw.log.unwrap_or(defaults.log),
             log_format: raw.log_format.unwrap_or(defaults.log_format),
+            master_key: raw
+                .master_key
+                .map(|key| parse_master_key("master_key", &key.0))
+                .transpose()?
+                .flatten(),
         })
     }
+}
+
+/// Reads a master key; empty means "not set". The error never repeats the value.
+fn parse_master_key(name: &str, value: &str) -> Result<Option<MasterKey>, SettingsError> {
+    if value.trim().is_empty() {
+        return Ok(None);
+    }
+    MasterKey::parse(value)
+        .map(Some)
+        .map_err(|e| invalid(name, e.to_string()))
 }
 
 fn parse_bool(name: &str, value: &str) -> Result<bool, SettingsError> {
@@ -360,5 +418,61 @@ mod tests {
             Settings::load(Some(&file), [], Overrides::default()),
             Err(SettingsError::File { .. })
         ));
+        // A syntax error on a line holding a key says where, never what.
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:1\"\napi_key = \"s3cr3t-value-x\" extra\n",
+        )
+        .unwrap();
+        let err = Settings::load(Some(&file), [], Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 2") && !err.contains("s3cr3t"), "{err}");
+    }
+
+    #[test]
+    fn master_key_is_read_validated_and_never_printed() {
+        let hex_key = "8f".repeat(32);
+        let settings = Settings::load(
+            None,
+            env(&[("PARLEY_MASTER_KEY", hex_key.as_str())]),
+            Overrides::default(),
+        )
+        .unwrap();
+        let key = settings.master_key.clone().expect("a master key");
+        assert_eq!(key.to_hex(), hex_key);
+        let shown = format!("{settings:?}");
+        assert!(
+            !shown.contains(&hex_key) && shown.contains("***"),
+            "{shown}"
+        );
+
+        let bad = "not-a-key-but-maybe-secret";
+        let err = Settings::load(
+            None,
+            env(&[("PARLEY_MASTER_KEY", bad)]),
+            Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("PARLEY_MASTER_KEY") && !err.contains(bad),
+            "{err}"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("parley.toml");
+        std::fs::write(&file, format!("master_key = \"{}\"\n", "ab".repeat(31))).unwrap();
+        let err = Settings::load(Some(&file), [], Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("master_key") && !err.contains(&"ab".repeat(31)),
+            "{err}"
+        );
+
+        std::fs::write(&file, "master_key = \"\"\n").unwrap();
+        let settings = Settings::load(Some(&file), [], Overrides::default()).unwrap();
+        assert!(settings.master_key.is_none(), "an empty key means none");
     }
 }

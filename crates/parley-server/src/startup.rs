@@ -130,6 +130,7 @@ impl Application {
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
         let store = open_store(&settings).await?;
+        let cipher = Arc::new(crate::secrets::load_cipher(&settings)?);
         let generated_key = ensure_keys(store.as_ref(), &settings, clock.as_ref()).await?;
         let listener = TcpListener::bind(settings.listen)
             .await
@@ -140,6 +141,7 @@ impl Application {
                 store,
                 clock,
                 settings: Arc::new(settings),
+                cipher,
             },
             generated_key,
         })
@@ -160,6 +162,11 @@ impl Application {
     /// The store, for tools that drive it directly.
     pub fn store(&self) -> Arc<dyn Store> {
         self.state.store.clone()
+    }
+
+    /// The state handlers see, for tests and tools that call server functions directly.
+    pub fn state(&self) -> AppState {
+        self.state.clone()
     }
 
     /// Serves until `shutdown` resolves, then stops accepting, finishes in-flight requests

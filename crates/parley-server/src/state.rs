@@ -3,6 +3,7 @@
 use crate::settings::Settings;
 use parley_core::clock::Clock;
 use parley_core::ids::OrgId;
+use parley_core::secrets::SecretCipher;
 use parley_store::Store;
 use std::sync::Arc;
 
@@ -15,6 +16,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// The settings the process started with.
     pub settings: Arc<Settings>,
+    /// Seals and opens integration secrets (see [`crate::secrets`]).
+    pub cipher: Arc<SecretCipher>,
 }
 
 /// The organization a request acts for, put in the request's extensions by [`crate::auth`].

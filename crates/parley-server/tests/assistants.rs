@@ -8,8 +8,40 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-fn full_body() -> Value {
-    serde_json::from_str(include_str!("fixtures/assistant_full.json")).unwrap()
+/// The fixture with every documented field, after creating what it refers to: the
+/// integration secrets its `*_ref` fields name and the MCP server it attaches.
+async fn full_body(app: &TestApp) -> Value {
+    let mut body: Value =
+        serde_json::from_str(include_str!("fixtures/assistant_full.json")).unwrap();
+    for identifier in [
+        "openai_key",
+        "ext_key",
+        "fallback_key",
+        "lf_pub",
+        "lf_sec",
+        "ws_secret",
+    ] {
+        let reply = app
+            .post(
+                "/v2/integration_secrets",
+                &json!({"identifier": identifier, "type": "bearer", "token": "t0k3n"}),
+            )
+            .await;
+        assert!(
+            reply.status.is_success() || reply.status.as_u16() == 422,
+            "{}",
+            reply.body
+        );
+    }
+    let server = app
+        .post(
+            "/v2/ai/mcp_servers",
+            &json!({"name": "Search", "type": "http", "url": "https://mcp.example.com/mcp"}),
+        )
+        .await;
+    assert_eq!(server.status, StatusCode::OK, "{}", server.body);
+    body["mcp_servers"][0]["id"] = server.body["id"].clone();
+    body
 }
 
 /// Every field sent comes back as sent (nulls excepted: they mean "unset").
@@ -51,10 +83,88 @@ on_both_backends!(
     concurrent_updates_lose_nothing,
     concurrent_creates_get_distinct_ids,
     list_paginates_when_asked,
+    references_must_exist_in_the_organization,
 );
 
+async fn references_must_exist_in_the_organization(app: TestApp) {
+    let reply = app
+        .post(
+            "/v2/ai/assistants",
+            &json!({"name": "Refs", "instructions": "x", "llm_api_key_ref": "nope",
+                    "voice_settings": {"voice": "v", "api_key_ref": "nope-either"},
+                    "mcp_servers": [{"id": "mcp-unknown"}], "integrations": [{"integration_id": "not-a-thing"}]}),
+        )
+        .await;
+    assert_error(&reply, 422, "10016");
+    let mut pointers: Vec<&str> = reply.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["source"]["pointer"].as_str())
+        .collect();
+    pointers.sort();
+    assert_eq!(
+        pointers,
+        vec![
+            "/integrations/0/integration_id",
+            "/llm_api_key_ref",
+            "/mcp_servers/0/id",
+            "/voice_settings/api_key_ref"
+        ]
+    );
+    // Another organization's secret does not count.
+    let other = app.key_for_new_org("ref-other").await;
+    let made = app
+        .send(
+            Method::POST,
+            "/v2/integration_secrets",
+            Some(&json!({"identifier": "theirs", "type": "bearer", "token": "x"})),
+            Some(&other),
+        )
+        .await;
+    assert!(made.status.is_success(), "{}", made.body);
+    let reply = app
+        .post(
+            "/v2/ai/assistants",
+            &json!({"name": "Refs", "instructions": "x", "llm_api_key_ref": "theirs"}),
+        )
+        .await;
+    assert_error(&reply, 422, "10016");
+    // Once the secret exists, the same body is accepted; updates are checked too.
+    app.post(
+        "/v2/integration_secrets",
+        &json!({"identifier": "theirs", "type": "bearer", "token": "mine"}),
+    )
+    .await;
+    let created = app
+        .create_assistant(json!({"name": "Refs", "instructions": "x", "llm_api_key_ref": "theirs"}))
+        .await;
+    let path = format!("/v2/ai/assistants/{}", created["id"].as_str().unwrap());
+    let error = assert_error(
+        &app.post(
+            &path,
+            &json!({"fallback_config": {"llm_api_key_ref": "missing"}}),
+        )
+        .await,
+        422,
+        "10016",
+    );
+    assert_eq!(
+        error["source"]["pointer"],
+        "/fallback_config/llm_api_key_ref"
+    );
+    assert!(!serde_json::to_string(&created).unwrap().contains("mine"));
+    assert_eq!(
+        app.get("/v2/ai/assistants").await.body["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
 async fn every_field_round_trips_through_create_get_and_list(app: TestApp) {
-    let sent = full_body();
+    let sent = full_body(&app).await;
     let created = app.create_assistant(sent.clone()).await;
     assert_round_trips(&sent, &created);
     let id = created["id"].as_str().unwrap();
@@ -89,7 +199,7 @@ async fn server_fields_and_defaults_are_filled(app: TestApp) {
 }
 
 async fn update_is_partial_and_writes_a_new_version(app: TestApp) {
-    let created = app.create_assistant(full_body()).await;
+    let created = app.create_assistant(full_body(&app).await).await;
     let id = created["id"].as_str().unwrap();
     let path = format!("/v2/ai/assistants/{id}");
     let reply = app
@@ -532,7 +642,7 @@ async fn delete_is_refused_while_another_assistant_hands_off_to_it(app: TestApp)
 }
 
 async fn clone_copies_all_but_telephony_and_messaging(app: TestApp) {
-    let original = app.create_assistant(full_body()).await;
+    let original = app.create_assistant(full_body(&app).await).await;
     let id = original["id"].as_str().unwrap();
     let reply = app
         .http
@@ -731,7 +841,7 @@ async fn concurrent_updates_lose_nothing(app: TestApp) {
     let updates = vec![
         json!({"greeting": "g"}),
         json!({"description": "d"}),
-        json!({"llm_api_key_ref": "k"}),
+        json!({"model": "openai/gpt-4o"}),
         json!({"dynamic_variables": {"a": 1}}),
         json!({"dynamic_variables_webhook_url": "https://example.com/v"}),
         json!({"enabled_features": ["messaging"]}),

@@ -1,4 +1,4 @@
-//! The PostgreSQL backend of Parley's [`Store`]: a deadpool of tokio-postgres connections
+//! The PostgreSQL backend of Parley's [`parley_store::Store`]: a deadpool of tokio-postgres connections
 //! (no TLS), with the schema applied by a small forward-only migration runner.
 //!
 //! Every method that writes runs in one transaction. Read-modify-write updates lock the
@@ -20,6 +20,7 @@ mod integrations;
 mod mcp;
 mod migrations;
 mod secrets;
+mod versions;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -47,7 +48,7 @@ const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const RECORD_COLUMNS: &str = "a.id, a.created_at, a.deleted_at, a.tags, a.import_metadata, \
      v.id, v.name, v.created_at, v.config";
 
-/// A [`Store`] kept in PostgreSQL.
+/// A [`parley_store::Store`] kept in PostgreSQL.
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: Pool,
@@ -67,7 +68,7 @@ impl PostgresStore {
     /// A store over a pool of at most `max_connections` connections to `url`
     /// (`postgres://user:password@host:port/database?options`, or the key=value form).
     /// Connections are opened lazily, so this does not check that the database answers: call
-    /// [`Store::ping`] or [`PostgresStore::migrate`] for that.
+    /// [`CoreStore::ping`] or [`PostgresStore::migrate`] for that.
     pub fn connect(url: &str, max_connections: usize) -> Result<Self, StoreError> {
         let config = tokio_postgres::Config::from_str(url)
             .map_err(|e| StoreError::Database(format!("invalid database url: {e}")))?;
@@ -503,9 +504,20 @@ impl CoreStore for PostgresStore {
         org: &OrgId,
         id: &AssistantId,
     ) -> StoreResult<Option<AssistantRecord>> {
-        let mut client = self.client().await?;
-        let tx = read_snapshot(&mut client).await?;
-        load_record(&tx, org, id, false).await
+        // One statement: no transaction needed, one round trip (the hot read path).
+        let client = self.client().await?;
+        let sql = format!(
+            "select {RECORD_COLUMNS} from assistants a \
+             join assistant_versions v on v.id = a.main_version_id \
+             where a.org_id = $1 and a.id = $2 and a.deleted_at is null"
+        );
+        let statement = client.prepare_cached(&sql).await.map_err(db)?;
+        client
+            .query_opt(&statement, &[&org.as_str(), &id.as_str()])
+            .await
+            .map_err(db)?
+            .map(|row| record_from_row(&row))
+            .transpose()
     }
 
     async fn list_assistants(
@@ -610,7 +622,8 @@ impl CoreStore for PostgresStore {
                 ))
             })
             .collect::<StoreResult<Vec<_>>>()?;
-        let prune: Vec<String> = versions_to_prune(&newest_first, &main)
+        let protected = versions::canary_versions(&tx, id.as_str()).await?;
+        let prune: Vec<String> = versions_to_prune(&newest_first, &main, &protected)
             .into_iter()
             .map(VersionId::into_string)
             .collect();

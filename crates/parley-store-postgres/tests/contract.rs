@@ -145,7 +145,11 @@ async fn migrations_apply_once_even_when_servers_start_together() {
                     "api_keys",
                     "assistant_versions",
                     "assistants",
+                    "canary_deploys",
                     "idempotency_keys",
+                    "integration_connections",
+                    "integration_secrets",
+                    "mcp_servers",
                     "organizations",
                     "schema_migrations"
                 ]

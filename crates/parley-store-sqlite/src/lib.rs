@@ -13,6 +13,7 @@ mod mcp;
 mod migrations;
 mod rows;
 mod secrets;
+mod versions;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -480,7 +481,8 @@ impl CoreStore for SqliteStore {
                 .map_err(db_err)?
                 .collect::<Result<_, _>>()
                 .map_err(db_err)?;
-            for old in versions_to_prune(&newest_first, &main) {
+            let protected = versions::canary_versions(tx, id.as_str())?;
+            for old in versions_to_prune(&newest_first, &main, &protected) {
                 tx.prepare_cached("delete from assistant_versions where id = ?1")
                     .map_err(db_err)?
                     .execute(params![old.as_str()])

@@ -29,6 +29,10 @@ use std::future::Future;
 use std::sync::Arc;
 use tokio::task::JoinSet;
 
+mod integrations;
+mod mcp;
+mod secrets;
+
 /// The model `parse_create` fills in when a body has none.
 const MODEL: &str = "test/model";
 
@@ -51,6 +55,9 @@ pub async fn run_all(store: Arc<dyn Store>) {
     tags(&store, t0).await;
     idempotency(&store, t0).await;
     concurrent_idempotency(&store, t0).await;
+    secrets::run(&store, t0).await;
+    mcp::run(&store, t0).await;
+    integrations::run(&store, t0).await;
 }
 
 // ---------------------------------------------------------------------------------------

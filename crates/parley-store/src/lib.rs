@@ -323,25 +323,38 @@ pub trait CoreStore: Send + Sync + 'static {
 }
 
 mod secrets;
-pub use secrets::SecretStore;
+pub use secrets::{
+    CreateSecretOutcome, NewSecretRecord, SealedSecret, SecretKind, SecretRecord, SecretStore,
+};
 mod mcp;
-pub use mcp::McpStore;
+pub use mcp::{McpServerDeleteOutcome, McpServerFilter, McpServerRecord, McpStore};
 mod integrations;
-pub use integrations::IntegrationStore;
+pub use integrations::{CreateConnectionOutcome, IntegrationConnectionRecord, IntegrationStore};
+mod versions;
+pub use versions::{CanaryChange, CanaryRecord, VersionChange, VersionStore};
 
 /// Everything Parley persists, one trait per aggregate. Implemented once per backend; the same
 /// contract suite runs against each.
-pub trait Store: CoreStore + SecretStore + McpStore + IntegrationStore {}
+pub trait Store: CoreStore + SecretStore + McpStore + IntegrationStore + VersionStore {}
 
-impl<T: CoreStore + SecretStore + McpStore + IntegrationStore> Store for T {}
+impl<T: CoreStore + SecretStore + McpStore + IntegrationStore + VersionStore> Store for T {}
 
-/// Keeps the newest `MAX_VERSIONS_PER_ASSISTANT` versions, never `main`: given versions
-/// newest first, returns the ids to prune.
-pub fn versions_to_prune(newest_first: &[VersionId], main: &VersionId) -> Vec<VersionId> {
+/// Keeps at most `MAX_VERSIONS_PER_ASSISTANT` versions, pruning the oldest first but never
+/// `main` nor a version the canary deploy serves (`protected`): given versions newest first,
+/// returns the ids to prune.
+pub fn versions_to_prune(
+    newest_first: &[VersionId],
+    main: &VersionId,
+    protected: &std::collections::BTreeSet<String>,
+) -> Vec<VersionId> {
+    let excess = newest_first
+        .len()
+        .saturating_sub(MAX_VERSIONS_PER_ASSISTANT);
     newest_first
         .iter()
-        .filter(|id| *id != main)
-        .skip(MAX_VERSIONS_PER_ASSISTANT - 1)
+        .rev()
+        .filter(|id| *id != main && !protected.contains(id.as_str()))
+        .take(excess)
         .cloned()
         .collect()
 }
@@ -351,17 +364,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pruning_keeps_ten_including_main() {
+    fn pruning_keeps_ten_never_main_nor_protected_oldest_first() {
         let ids: Vec<VersionId> = (0..13)
             .map(|i| VersionId::from_string(format!("v{i}")))
             .collect();
+        let none = std::collections::BTreeSet::new();
         // main is the oldest: keep it plus the nine newest.
-        let prune = versions_to_prune(&ids, &ids[12]);
-        assert_eq!(prune.len(), 3);
-        assert!(!prune.contains(&ids[12]));
-        assert!(prune.contains(&ids[9]) && prune.contains(&ids[11]));
-        // main is the newest: keep the ten newest.
-        let prune = versions_to_prune(&ids, &ids[0]);
-        assert_eq!(prune, ids[10..].to_vec());
+        assert_eq!(
+            versions_to_prune(&ids, &ids[12], &none),
+            vec![ids[11].clone(), ids[10].clone(), ids[9].clone()]
+        );
+        // main is the newest: the three oldest go.
+        assert_eq!(
+            versions_to_prune(&ids, &ids[0], &none),
+            vec![ids[12].clone(), ids[11].clone(), ids[10].clone()]
+        );
+        // a version the canary serves is skipped, the next oldest goes instead.
+        let protected = ["v11".to_owned()].into_iter().collect();
+        assert_eq!(
+            versions_to_prune(&ids, &ids[0], &protected),
+            vec![ids[12].clone(), ids[10].clone(), ids[9].clone()]
+        );
+        // ten or fewer: nothing to prune.
+        assert!(versions_to_prune(&ids[..10], &ids[0], &none).is_empty());
     }
 }

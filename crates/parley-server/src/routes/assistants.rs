@@ -10,6 +10,7 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use parley_core::assistant::{self, AssistantView, DEFAULT_VERSION_NAME};
 use parley_core::ids::{AssistantId, VersionId};
+use parley_core::{FieldError, ValidationErrors};
 use parley_store::{AssistantRecord, DeleteMode, DeleteOutcome, NewAssistantRecord};
 use parley_types::assistants::{AssistantDeleteResponse, TagsResponse};
 use parley_types::Meta;
@@ -32,6 +33,7 @@ pub fn routes() -> Router<AppState> {
                 .delete(delete_assistant),
         )
         .route("/ai/assistants/{assistant_id}/clone", post(clone_assistant))
+        .route("/ai/assistants/{assistant_id}/texml", get(get_texml))
         .route(
             "/ai/assistants/{assistant_id}/restore",
             post(restore_assistant),
@@ -98,6 +100,7 @@ async fn create_assistant(
 ) -> ApiResult<Json<Value>> {
     let body = Value::Object(require_object(body)?);
     let new = assistant::parse_create(body, &state.settings.default_model)?;
+    check_references(&state, &tenant, new.config.as_map()).await?;
     let record = state
         .store
         .create_assistant_with_version(
@@ -142,6 +145,7 @@ async fn update_assistant(
 ) -> ApiResult<Json<Value>> {
     let body = Value::Object(require_object(body)?);
     let update = assistant::parse_update(body)?;
+    check_references(&state, &tenant, update.fields()).await?;
     let record = state
         .store
         .update_assistant(
@@ -222,6 +226,67 @@ async fn clone_assistant(
         )
         .await?;
     Ok(Json(render_record(&state, &record)))
+}
+
+/// `GET /ai/assistants/{id}/texml`: TeXML that connects a call to the assistant, as a JSON
+/// string (the contract declares `application/json`).
+async fn get_texml(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    state
+        .store
+        .get_assistant(&tenant.org_id, &AssistantId::from_string(&id))
+        .await?
+        .ok_or_else(|| ApiError::assistant_not_found(&id))?;
+    Ok(Json(Value::String(assistant::texml(&id))))
+}
+
+/// Checks that what a configuration refers to exists in the caller's organization: every
+/// `*_ref` names an integration secret, every `mcp_servers[].id` an MCP server, every
+/// `integrations[].integration_id` a catalogue integration.
+pub async fn check_references(
+    state: &AppState,
+    tenant: &Tenant,
+    fields: &serde_json::Map<String, Value>,
+) -> ApiResult<()> {
+    let mut errors = Vec::new();
+    match crate::secrets::check_refs_exist(state, &tenant.org_id, &assistant::secret_refs(fields))
+        .await
+    {
+        Ok(()) => {}
+        Err(ApiError::Validation(missing)) => errors.extend(missing.0),
+        Err(other) => return Err(other),
+    }
+    let servers = assistant::mcp_server_refs(fields);
+    if !servers.is_empty() {
+        let ids: Vec<String> = servers.iter().map(|(_, id)| id.clone()).collect();
+        let existing = state
+            .store
+            .existing_mcp_server_ids(&tenant.org_id, &ids)
+            .await?;
+        for (pointer, id) in servers.into_iter().filter(|(_, id)| !existing.contains(id)) {
+            errors.push(FieldError::invalid(
+                pointer,
+                format!("MCP server {id:?} not found"),
+            ));
+        }
+    }
+    let catalogue = parley_core::integrations::catalogue();
+    for (pointer, id) in assistant::integration_refs(fields) {
+        if catalogue.get(&id).is_none() {
+            errors.push(FieldError::invalid(
+                pointer,
+                format!("integration {id:?} is not in the catalogue"),
+            ));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ValidationErrors(errors).into())
+    }
 }
 
 /// `POST /ai/assistants/{id}/restore`: undoes a soft delete.

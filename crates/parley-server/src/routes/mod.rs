@@ -1,7 +1,9 @@
 //! The router: `/health`, and the API under `/v2` behind authentication and idempotency.
 //! One module per resource, mirroring the URL.
 
+pub mod assistant_versions;
 pub mod assistants;
+pub mod canary_deploys;
 pub mod health;
 pub mod integration_secrets;
 pub mod integrations;
@@ -24,6 +26,8 @@ use tower_http::trace::TraceLayer;
 pub fn router(state: AppState) -> Router {
     let v2 = Router::new()
         .merge(assistants::routes())
+        .merge(assistant_versions::routes())
+        .merge(canary_deploys::routes())
         .merge(integration_secrets::routes())
         .merge(integrations::routes())
         .merge(mcp_servers::routes())

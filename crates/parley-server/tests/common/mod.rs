@@ -6,6 +6,7 @@
 use parley_core::apikey;
 use parley_core::clock::{Clock, ManualClock, SystemClock};
 use parley_server::settings::Settings;
+use parley_server::state::AppState;
 use parley_server::Application;
 use parley_store::Store;
 use reqwest::{Method, StatusCode};
@@ -33,6 +34,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
+    /// What the handlers see (settings, cipher), for calling server functions directly.
+    pub state: AppState,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     _dir: tempfile::TempDir,
@@ -95,6 +98,7 @@ impl TestApp {
             .expect("application builds");
         let base = format!("http://{}", app.local_addr());
         let store = app.store();
+        let state = app.state();
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until(async {
             let _ = rx.await;
@@ -105,6 +109,7 @@ impl TestApp {
             http: reqwest::Client::new(),
             store,
             clock,
+            state,
             shutdown: Some(tx),
             server: Some(server),
             _dir: dir,
