@@ -17,9 +17,18 @@ struct Server {
 }
 
 impl Server {
+    fn start(data_dir: &Path, env: &[(&str, &str)], extra: &[&str]) -> Self {
+        Self::start_logging_to(data_dir, env, extra, Stdio::inherit())
+    }
+
     // The child is waited for in `Drop`.
     #[allow(clippy::zombie_processes)]
-    fn start(data_dir: &Path, env: &[(&str, &str)], extra: &[&str]) -> Self {
+    fn start_logging_to(
+        data_dir: &Path,
+        env: &[(&str, &str)],
+        extra: &[&str],
+        stderr: Stdio,
+    ) -> Self {
         let mut command = Command::new(BIN);
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
@@ -27,8 +36,9 @@ impl Server {
             .args(extra)
             .env_remove("PARLEY_API_KEY")
             .env("PARLEY_LOG", "warn")
+            .env_remove("PARLEY_MASTER_KEY")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(stderr);
         for (k, v) in env {
             command.env(k, v);
         }
@@ -261,4 +271,109 @@ fn migrate_runs_alone_on_postgres() {
         !dir.path().join("parley.db").exists(),
         "PostgreSQL runs leave no SQLite file"
     );
+}
+
+/// A request as a client sends it, on a throwaway runtime: status and body.
+fn send_json(
+    method: &str,
+    url: &str,
+    key: &str,
+    body: &str,
+    idempotency_key: Option<&str>,
+) -> (u16, String) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = reqwest::Client::new()
+            .request(method, url)
+            .bearer_auth(key)
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+        if let Some(idempotency_key) = idempotency_key {
+            request = request.header("idempotency-key", idempotency_key);
+        }
+        let response = request.send().await.expect("server answers");
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap())
+    })
+}
+
+#[test]
+fn secret_values_reach_no_response_log_or_database_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("server.log");
+    let token = "tok-5ec7e7-value-never-shown";
+    let password = "pw-5ec7e7-value-never-shown";
+    let server = Server::start_logging_to(
+        dir.path(),
+        &[
+            ("PARLEY_API_KEY", "local-dev-key-2"),
+            ("PARLEY_LOG", "trace"),
+        ],
+        &[],
+        Stdio::from(std::fs::File::create(&log).unwrap()),
+    );
+    let url = format!("{}/v2/integration_secrets", server.base);
+    let key = "local-dev-key-2";
+    let mut responses = Vec::new();
+    let bearer = format!(r#"{{"identifier": "crm", "type": "bearer", "token": "{token}"}}"#);
+    let basic = format!(
+        r#"{{"identifier": "ftp", "type": "basic", "username": "u", "password": "{password}"}}"#
+    );
+    responses.push(send_json("POST", &url, key, &bearer, Some("idem-secret")));
+    responses.push(send_json("POST", &url, key, &bearer, Some("idem-secret")));
+    responses.push(send_json("POST", &url, key, &bearer, None));
+    responses.push(send_json("POST", &url, key, &basic, None));
+    responses.push(send_json(
+        "POST",
+        &url,
+        key,
+        &format!(r#"{{"identifier": "bad id!", "type": "bearer", "token": "{token}"}}"#),
+        None,
+    ));
+    responses.push(send_json(
+        "POST",
+        &url,
+        key,
+        &format!(r#"{{"identifier": "x", "type": "bearer", "token": "{token}""#),
+        None,
+    ));
+    responses.push(send_json("GET", &url, key, "", None));
+    let statuses: Vec<u16> = responses.iter().map(|(status, _)| *status).collect();
+    assert_eq!(
+        statuses,
+        vec![201, 201, 422, 201, 422, 400, 200],
+        "{responses:?}"
+    );
+    let assistant = format!(r#"{{"name": "n", "instructions": "i", "llm_api_key_ref": "crm"}}"#);
+    let (status, body) = send_json(
+        "POST",
+        &format!("{}/v2/ai/assistants", server.base),
+        key,
+        &assistant,
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    responses.push((status, body));
+    assert!(server.terminate().success());
+    for (_, body) in &responses {
+        assert!(!body.contains(token) && !body.contains(password), "{body}");
+    }
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("request"), "the log captured request spans");
+    assert!(!logged.contains(token) && !logged.contains(password));
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let bytes = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+            assert!(
+                !bytes.contains(token) && !bytes.contains(password),
+                "{} holds a secret",
+                path.display()
+            );
+        }
+    }
 }
