@@ -348,7 +348,7 @@ fn secret_values_reach_no_response_log_or_database_file() {
         vec![201, 201, 422, 201, 422, 400, 200],
         "{responses:?}"
     );
-    let assistant = format!(r#"{{"name": "n", "instructions": "i", "llm_api_key_ref": "crm"}}"#);
+    let assistant = r#"{"name": "n", "instructions": "i", "llm_api_key_ref": "crm"}"#;
     let (status, body) = send_json(
         "POST",
         &format!("{}/v2/ai/assistants", server.base),
