@@ -353,7 +353,7 @@ fn secret_values_reach_no_response_log_or_database_file() {
         "POST",
         &format!("{}/v2/ai/assistants", server.base),
         key,
-        &assistant,
+        assistant,
         None,
     );
     assert_eq!(status, 200, "{body}");
