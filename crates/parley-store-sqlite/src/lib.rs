@@ -28,7 +28,7 @@ use rows::{db_err, read_assistant, read_config, ts, ASSISTANT_COLUMNS};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 /// Number of read-only connections.
 const READERS: usize = 4;
@@ -138,28 +138,35 @@ fn configure(conn: &Connection) -> StoreResult<()> {
     Ok(())
 }
 
-fn get_live(conn: &Connection, org: &str, id: &str) -> StoreResult<Option<AssistantRecord>> {
-    let sql = format!(
-        "select {ASSISTANT_COLUMNS} from assistants a join assistant_versions v on v.id = a.main_version_id \
-         where a.org_id = ?1 and a.id = ?2 and a.deleted_at is null"
-    );
-    conn.prepare_cached(&sql)
+/// One assistant of `org` with its main version: live, or soft-deleted when `deleted`.
+fn get_one(
+    conn: &Connection,
+    org: &str,
+    id: &str,
+    deleted: bool,
+) -> StoreResult<Option<AssistantRecord>> {
+    // Built once: this is the hot read path.
+    static LIVE: LazyLock<String> = LazyLock::new(|| one_assistant_sql("a.deleted_at is null"));
+    static DELETED: LazyLock<String> =
+        LazyLock::new(|| one_assistant_sql("a.deleted_at is not null"));
+    let sql = if deleted { &*DELETED } else { &*LIVE };
+    conn.prepare_cached(sql)
         .map_err(db_err)?
         .query_row(params![org, id], read_assistant)
         .optional()
         .map_err(db_err)
 }
 
-fn get_deleted(conn: &Connection, org: &str, id: &str) -> StoreResult<Option<AssistantRecord>> {
-    let sql = format!(
+fn one_assistant_sql(filter: &str) -> String {
+    format!(
         "select {ASSISTANT_COLUMNS} from assistants a join assistant_versions v on v.id = a.main_version_id \
-         where a.org_id = ?1 and a.id = ?2 and a.deleted_at is not null"
-    );
-    conn.prepare_cached(&sql)
-        .map_err(db_err)?
-        .query_row(params![org, id], read_assistant)
-        .optional()
-        .map_err(db_err)
+         where a.org_id = ?1 and a.id = ?2 and {filter}"
+    )
+}
+
+/// A live assistant of `org` with its main version.
+fn get_live(conn: &Connection, org: &str, id: &str) -> StoreResult<Option<AssistantRecord>> {
+    get_one(conn, org, id, false)
 }
 
 fn list_page(
@@ -566,7 +573,7 @@ impl CoreStore for SqliteStore {
         id: &AssistantId,
     ) -> StoreResult<Option<AssistantRecord>> {
         let (org, id) = (org.clone(), id.clone());
-        self.read(move |c| get_deleted(c, org.as_str(), id.as_str()))
+        self.read(move |c| get_one(c, org.as_str(), id.as_str(), true))
             .await
     }
 

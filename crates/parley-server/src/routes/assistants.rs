@@ -289,6 +289,14 @@ pub async fn check_references(
     }
 }
 
+fn deleted_assistant_not_found(id: &str) -> ApiError {
+    ApiError::NotFound {
+        resource: "Deleted assistant",
+        id: id.to_owned(),
+        pointer: "/assistant_id",
+    }
+}
+
 /// `POST /ai/assistants/{id}/restore`: undoes a soft delete.
 async fn restore_assistant(
     State(state): State<AppState>,
@@ -299,11 +307,7 @@ async fn restore_assistant(
         .store
         .restore_assistant(&tenant.org_id, &AssistantId::from_string(&id))
         .await?
-        .ok_or_else(|| ApiError::NotFound {
-            resource: "Deleted assistant",
-            id: id.clone(),
-            pointer: "/assistant_id",
-        })?;
+        .ok_or_else(|| deleted_assistant_not_found(&id))?;
     Ok(Json(render_record(&state, &record)))
 }
 
@@ -338,11 +342,7 @@ async fn get_deleted_assistant(
         .store
         .get_deleted_assistant(&tenant.org_id, &AssistantId::from_string(&id))
         .await?
-        .ok_or_else(|| ApiError::NotFound {
-            resource: "Deleted assistant",
-            id: id.clone(),
-            pointer: "/assistant_id",
-        })?;
+        .ok_or_else(|| deleted_assistant_not_found(&id))?;
     Ok(Json(render_record(&state, &record)))
 }
 
