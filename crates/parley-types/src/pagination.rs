@@ -1,4 +1,5 @@
-//! Pagination shapes: `{data, meta}` pages and plain `{data}` lists.
+//! Pagination shapes: `{data, meta}` pages, plain `{data}` lists and objects, and the
+//! `page[number]`/`page[size]` query parameters.
 
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +45,33 @@ pub struct Page<T> {
 pub struct DataList<T> {
     /// The items.
     pub data: Vec<T>,
+}
+
+/// A single object wrapped in `{"data": {...}}`, as integration secrets and connections are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Data<T> {
+    /// The object.
+    pub data: T,
+}
+
+/// The pagination query parameters: `page[number]` (1-based) and `page[size]`. Unset
+/// parameters are not sent, so the server's defaults apply.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageParams {
+    /// The 1-based page to fetch.
+    #[serde(
+        rename = "page[number]",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub page_number: Option<u32>,
+    /// Items per page (Telnyx allows 1 to 100).
+    #[serde(
+        rename = "page[size]",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub page_size: Option<u32>,
 }
 
 #[cfg(test)]

@@ -31,6 +31,14 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Manage the local models: pull, list, bench.
+    Models {
+        #[command(subcommand)]
+        command: crate::models_cli::ModelsCommand,
+    },
+    /// Client commands (assistants, versions, canary, mcp, secrets, integrations).
+    #[command(flatten)]
+    Client(crate::client_cli::ClientCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -131,6 +139,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys { command } => keys(command).await,
+        Command::Models { command } => crate::models_cli::run(command).await,
+        Command::Client(command) => crate::client_cli::run(command).await,
         Command::Bench(args) => {
             tokio::task::spawn_blocking(move || crate::bench::run(args)).await?
         }

@@ -2,6 +2,8 @@
 
 mod bench;
 mod cli;
+mod client_cli;
+mod models_cli;
 
 fn main() -> std::process::ExitCode {
     cli::main()

@@ -1,0 +1,30 @@
+//! Get all versions of an assistant — `GET /ai/assistants/{assistant_id}/versions`.
+//!
+//! `cargo run -p parley-client --example list_versions -- ASSISTANT_ID`
+
+// Ruby:
+//   telnyx = Telnyx::Client.new(api_key: "My API Key")
+//   assistants_list = telnyx.ai.assistants.versions.list("assistant_id")
+
+use parley_client::Client;
+use std::env::args;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let telnyx = Client::from_env()?;
+    let assistant_id = args().nth(1).unwrap_or_else(|| "assistant_id".into());
+
+    let assistants_list = telnyx
+        .ai()
+        .assistants()
+        .versions()
+        .list(&assistant_id)
+        .await?;
+    print(&assistants_list)
+}
+
+/// Prints a response as JSON, like Ruby's `puts`.
+fn print(response: &impl serde::Serialize) -> Result<(), Box<dyn std::error::Error>> {
+    println!("{}", serde_json::to_string_pretty(response)?);
+    Ok(())
+}

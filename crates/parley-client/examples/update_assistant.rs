@@ -1,0 +1,30 @@
+//! Update an assistant — `POST /ai/assistants/{assistant_id}`.
+//!
+//! `cargo run -p parley-client --example update_assistant -- ASSISTANT_ID`
+
+// Ruby:
+//   telnyx = Telnyx::Client.new(api_key: "My API Key")
+//   inference_embedding = telnyx.ai.assistants.update("assistant_id")
+
+use parley_client::types::assistants::AssistantUpdateParams;
+use parley_client::Client;
+use std::env::args;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let telnyx = Client::from_env()?;
+    let assistant_id = args().nth(1).unwrap_or_else(|| "assistant_id".into());
+
+    let inference_embedding = telnyx
+        .ai()
+        .assistants()
+        .update(&assistant_id, &AssistantUpdateParams::default())
+        .await?;
+    print(&inference_embedding)
+}
+
+/// Prints a response as JSON, like Ruby's `puts`.
+fn print(response: &impl serde::Serialize) -> Result<(), Box<dyn std::error::Error>> {
+    println!("{}", serde_json::to_string_pretty(response)?);
+    Ok(())
+}

@@ -1,0 +1,156 @@
+//! `/ai/assistants`: create, list, retrieve, update, delete, clone, TeXML, restore; versions,
+//! canary deploys, tags and soft-deleted assistants below.
+
+pub mod canary_deploys;
+pub mod deleted;
+pub mod tags;
+pub mod versions;
+
+use crate::client::{segment, ApiRequest};
+use crate::error::Result;
+use crate::pagination::{next_page, paginate};
+use crate::Client;
+use futures::stream::BoxStream;
+use parley_types::assistants::{
+    AssistantCreateParams, AssistantDeleteParams, AssistantDeleteResponse, AssistantRetrieveParams,
+    AssistantUpdateParams, AssistantsList, InferenceEmbedding,
+};
+use parley_types::PageParams;
+
+/// The path of one assistant.
+pub(crate) fn assistant_path(assistant_id: &str) -> Result<String> {
+    Ok(format!(
+        "ai/assistants/{}",
+        segment(assistant_id, "assistant_id")?
+    ))
+}
+
+/// `/ai/assistants`.
+#[derive(Debug)]
+pub struct Assistants<'a> {
+    client: &'a Client,
+}
+
+impl<'a> Assistants<'a> {
+    pub(crate) fn new(client: &'a Client) -> Self {
+        Self { client }
+    }
+
+    /// `GET /ai/assistants`: every assistant of the organization.
+    pub async fn list(&self) -> Result<AssistantsList> {
+        self.list_with(&PageParams::default()).await
+    }
+
+    /// `GET /ai/assistants` with `page[number]`/`page[size]` (Parley paginates when asked;
+    /// Telnyx ignores them).
+    pub async fn list_with(&self, params: &PageParams) -> Result<AssistantsList> {
+        let request = ApiRequest::get("ai/assistants".into()).query(params)?;
+        self.client.json(request).await
+    }
+
+    /// Every assistant, page after page, starting from `params`' page.
+    pub fn list_all(&self, params: &PageParams) -> BoxStream<'static, Result<InferenceEmbedding>> {
+        let client = self.client.clone();
+        let params = *params;
+        paginate(params.page_number.unwrap_or(1), move |page| {
+            let client = client.clone();
+            async move {
+                let params = PageParams {
+                    page_number: Some(page),
+                    ..params
+                };
+                let list = client.ai().assistants().list_with(&params).await?;
+                let next = next_page(list.data.len(), list.meta.as_ref());
+                Ok((list.data, next))
+            }
+        })
+    }
+
+    /// `POST /ai/assistants`.
+    pub async fn create(&self, params: &AssistantCreateParams) -> Result<InferenceEmbedding> {
+        let request = ApiRequest::post("ai/assistants".into()).body(params)?;
+        self.client.json(request).await
+    }
+
+    /// `GET /ai/assistants/{assistant_id}`.
+    pub async fn retrieve(&self, assistant_id: &str) -> Result<InferenceEmbedding> {
+        self.retrieve_with(assistant_id, &AssistantRetrieveParams::default())
+            .await
+    }
+
+    /// `GET /ai/assistants/{assistant_id}` with the dynamic-variable query parameters.
+    pub async fn retrieve_with(
+        &self,
+        assistant_id: &str,
+        params: &AssistantRetrieveParams,
+    ) -> Result<InferenceEmbedding> {
+        let request = ApiRequest::get(assistant_path(assistant_id)?).query(params)?;
+        self.client.json(request).await
+    }
+
+    /// `POST /ai/assistants/{assistant_id}`: a partial update that writes a new version.
+    pub async fn update(
+        &self,
+        assistant_id: &str,
+        params: &AssistantUpdateParams,
+    ) -> Result<InferenceEmbedding> {
+        let request = ApiRequest::post(assistant_path(assistant_id)?).body(params)?;
+        self.client.json(request).await
+    }
+
+    /// `DELETE /ai/assistants/{assistant_id}`: a soft delete, restorable for 30 days.
+    pub async fn delete(&self, assistant_id: &str) -> Result<AssistantDeleteResponse> {
+        self.delete_with(assistant_id, &AssistantDeleteParams::default())
+            .await
+    }
+
+    /// `DELETE /ai/assistants/{assistant_id}[?hard_delete=true]`.
+    pub async fn delete_with(
+        &self,
+        assistant_id: &str,
+        params: &AssistantDeleteParams,
+    ) -> Result<AssistantDeleteResponse> {
+        let request = ApiRequest::delete(assistant_path(assistant_id)?).query(params)?;
+        self.client.json(request).await
+    }
+
+    /// `POST /ai/assistants/{assistant_id}/clone`: a copy named `"<name> (Clone)"`, without
+    /// telephony and messaging settings.
+    pub async fn clone(&self, assistant_id: &str) -> Result<InferenceEmbedding> {
+        let path = format!("{}/clone", assistant_path(assistant_id)?);
+        self.client.json(ApiRequest::post(path)).await
+    }
+
+    /// `GET /ai/assistants/{assistant_id}/texml`: the TeXML document that connects a call to
+    /// the assistant (the JSON string the server sends, decoded).
+    pub async fn get_texml(&self, assistant_id: &str) -> Result<String> {
+        let path = format!("{}/texml", assistant_path(assistant_id)?);
+        self.client.text(ApiRequest::get(path)).await
+    }
+
+    /// `POST /ai/assistants/{assistant_id}/restore`: undoes a soft delete.
+    pub async fn restore(&self, assistant_id: &str) -> Result<InferenceEmbedding> {
+        let path = format!("{}/restore", assistant_path(assistant_id)?);
+        self.client.json(ApiRequest::post(path)).await
+    }
+
+    /// `/ai/assistants/{assistant_id}/versions`.
+    pub fn versions(&self) -> versions::Versions<'a> {
+        versions::Versions::new(self.client)
+    }
+
+    /// `/ai/assistants/{assistant_id}/canary-deploys`.
+    pub fn canary_deploys(&self) -> canary_deploys::CanaryDeploys<'a> {
+        canary_deploys::CanaryDeploys::new(self.client)
+    }
+
+    /// `/ai/assistants/tags` and `/ai/assistants/{assistant_id}/tags`.
+    pub fn tags(&self) -> tags::Tags<'a> {
+        tags::Tags::new(self.client)
+    }
+
+    /// `/ai/assistants/deleted` and `/ai/assistants/{assistant_id}/deleted`.
+    pub fn deleted(&self) -> deleted::DeletedAssistants<'a> {
+        deleted::DeletedAssistants::new(self.client)
+    }
+}

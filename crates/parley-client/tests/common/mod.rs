@@ -1,0 +1,163 @@
+//! The test harness: the real Parley server in-process on 127.0.0.1:0 with a fresh database —
+//! a SQLite file in a temporary directory, or a new PostgreSQL database dropped afterwards —
+//! and an SDK client pointed at it.
+#![allow(dead_code)]
+
+use parley_client::Client;
+use parley_server::settings::Settings;
+use parley_server::Application;
+use tokio::sync::oneshot;
+
+/// Which database the server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The admin URL test databases are created through.
+pub fn postgres_admin_url() -> String {
+    std::env::var("PARLEY_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A running server and a client of it.
+pub struct TestServer {
+    /// `http://127.0.0.1:PORT/v2`.
+    pub base_url: String,
+    /// The default organization's key.
+    pub key: String,
+    /// A client with the default retry policy.
+    pub client: Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+    database: Option<String>,
+}
+
+impl TestServer {
+    pub async fn spawn(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let key = format!("test-key-{}", uuid::Uuid::new_v4().simple());
+        let mut settings = Settings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data_dir: dir.path().to_owned(),
+            api_key: Some(key.clone()),
+            log: "warn".into(),
+            ..Settings::default()
+        };
+        let mut database = None;
+        if backend == Backend::Postgres {
+            let name = format!("parley_client_test_{}", uuid::Uuid::new_v4().simple());
+            let admin = postgres_admin_url();
+            let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+                .await
+                .unwrap_or_else(|e| panic!("PostgreSQL must be reachable at {admin}: {e}"));
+            tokio::spawn(connection);
+            client
+                .batch_execute(&format!("create database {name}"))
+                .await
+                .expect("create test database");
+            let (server, _) = admin
+                .rsplit_once('/')
+                .unwrap_or_else(|| panic!("admin URL {admin} has no database part"));
+            settings.database_url = Some(format!("{server}/{name}"));
+            settings.database_max_connections = 4;
+            database = Some(name);
+        }
+        let app = Application::build(settings)
+            .await
+            .expect("application builds");
+        let base_url = format!("http://{}/v2", app.local_addr());
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(app.run_until(async {
+            let _ = rx.await;
+        }));
+        let client = Client::builder()
+            .api_key(&key)
+            .base_url(&base_url)
+            .build()
+            .expect("client builds");
+        Self {
+            base_url,
+            key,
+            client,
+            shutdown: Some(tx),
+            _dir: dir,
+            database,
+        }
+    }
+
+    /// A client of this server with another key.
+    pub fn client_with_key(&self, key: &str) -> Client {
+        Client::builder()
+            .api_key(key)
+            .base_url(&self.base_url)
+            .build()
+            .unwrap()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(name) = self.database.take() {
+            // Drop cannot await: drop the database from a thread with its own runtime.
+            let admin = postgres_admin_url();
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async move {
+                    if let Ok((client, connection)) =
+                        tokio_postgres::connect(&admin, tokio_postgres::NoTls).await
+                    {
+                        tokio::spawn(connection);
+                        let _ = client
+                            .batch_execute(&format!("drop database if exists {name} with (force)"))
+                            .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// Generates `sqlite` and `postgres` tests from one `async fn(TestServer)` scenario.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {
+        $(
+            mod $scenario {
+                use super::*;
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$scenario(TestServer::spawn(Backend::Sqlite).await).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$scenario(TestServer::spawn(Backend::Postgres).await).await;
+                }
+            }
+        )*
+    };
+}
+
+/// Asserts `result` is an API error with this status and envelope code.
+pub fn assert_api_error<T: std::fmt::Debug>(
+    result: parley_client::Result<T>,
+    status: u16,
+    code: &str,
+) -> parley_client::Error {
+    let error = result.expect_err("the call should fail");
+    assert_eq!(error.status(), Some(status), "{error}");
+    assert_eq!(error.code(), Some(code), "{error}");
+    let envelope = error.envelope().expect("an error envelope");
+    assert!(!envelope.errors[0].title.is_empty());
+    error
+}

@@ -1,0 +1,575 @@
+//! The client commands as a user runs them: the built `parley` binary against a
+//! `parley serve` child, checking what it prints as tables and as JSON, and its errors.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_parley");
+const KEY: &str = "client-cli-key-1";
+
+/// A `parley serve` child on 127.0.0.1:0 with a fresh SQLite data directory.
+struct Server {
+    child: Child,
+    base_url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    // The child is waited for in `Drop`.
+    #[allow(clippy::zombie_processes)]
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .env("PARLEY_API_KEY", KEY)
+            .env("PARLEY_LOG", "warn")
+            .env_remove("PARLEY_DATABASE_URL")
+            .env_remove("PARLEY_MASTER_KEY")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("parley starts");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx
+                .recv_timeout(left)
+                .expect("the server says it is listening");
+            if let Some(rest) = line.strip_prefix("parley listening on ") {
+                let origin = rest.split_whitespace().next().unwrap();
+                return Self {
+                    child,
+                    base_url: format!("{origin}/v2"),
+                    _dir: dir,
+                };
+            }
+        }
+    }
+
+    /// Runs `parley ARGS` against this server with `PARLEY_API_KEY` set, as a user who
+    /// exported it would.
+    fn parley(&self, args: &[&str]) -> Run {
+        self.parley_with(args, &[("PARLEY_API_KEY", KEY)], None)
+    }
+
+    /// Runs `parley ARGS` with these variables (and `TELNYX_BASE_URL` for this server unless
+    /// given) and this standard input.
+    fn parley_with(&self, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
+        let mut command = Command::new(BIN);
+        command
+            .args(args)
+            .env("TELNYX_BASE_URL", &self.base_url)
+            .env_remove("TELNYX_API_KEY")
+            .env_remove("PARLEY_API_KEY")
+            .env_remove("TELNYX_CUSTOM_HEADERS")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().expect("parley runs");
+        let mut input = child.stdin.take().unwrap();
+        input
+            .write_all(stdin.unwrap_or_default().as_bytes())
+            .unwrap();
+        drop(input);
+        let output = child.wait_with_output().unwrap();
+        Run {
+            ok: output.status.success(),
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What a command did.
+#[derive(Debug)]
+struct Run {
+    ok: bool,
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    /// The output of a command that must succeed.
+    fn out(self) -> String {
+        assert!(self.ok, "command failed: {}", self.stderr);
+        self.stdout
+    }
+
+    /// The JSON output of a command that must succeed.
+    fn json(self) -> Value {
+        let out = self.out();
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+    }
+
+    /// The one error line of a command that must fail with status 1.
+    fn error(self) -> String {
+        assert!(!self.ok, "command succeeded: {}", self.stdout);
+        assert_eq!(self.code, Some(1), "{}", self.stderr);
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "one line: {}", self.stderr);
+        assert!(lines[0].starts_with("error: "), "{}", self.stderr);
+        lines[0].to_owned()
+    }
+}
+
+/// The value of `field` in a `field  value` detail view.
+fn detail(out: &str, field: &str) -> String {
+    out.lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(' ')?;
+            (name == field).then(|| value.trim().to_owned())
+        })
+        .unwrap_or_else(|| panic!("no {field} in {out}"))
+}
+
+#[test]
+fn assistants_versions_and_canary_deploys_from_the_command_line() {
+    let server = Server::start();
+
+    let out = server
+        .parley(&[
+            "assistants",
+            "create",
+            "--name",
+            "Support",
+            "--instructions",
+            "You help with billing.",
+            "--greeting",
+            "Hi!",
+            "--tag",
+            "billing",
+            "--tag",
+            "vip",
+        ])
+        .out();
+    let id = detail(&out, "id");
+    assert!(id.starts_with("assistant-"), "{out}");
+    assert_eq!(detail(&out, "name"), "Support");
+    assert_eq!(detail(&out, "tags"), "billing, vip");
+    let main_version = detail(&out, "version_id");
+
+    // The whole body from standard input; flags override its fields.
+    let body = r#"{"name": "from json", "instructions": "Be brief.",
+                   "tools": [{"type": "hangup", "hangup": {}}], "description": "second"}"#;
+    let second = server
+        .parley_with(
+            &[
+                "assistants",
+                "create",
+                "--json",
+                "-",
+                "--name",
+                "Sales",
+                "--output",
+                "json",
+            ],
+            &[("PARLEY_API_KEY", KEY)],
+            Some(body),
+        )
+        .json();
+    assert_eq!(second["name"], "Sales");
+    assert_eq!(second["description"], "second");
+    assert_eq!(second["tools"][0]["type"], "hangup");
+
+    let table = server.parley(&["assistants", "list"]).out();
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    let header: Vec<&str> = lines[0].split_whitespace().collect();
+    assert_eq!(header, ["id", "name", "model", "tags", "created_at"]);
+    assert!(
+        lines[1].starts_with(&id)
+            && lines[1].contains("Support")
+            && lines[1].contains("billing, vip")
+    );
+    assert!(lines[2].contains("Sales"));
+    let listed = server
+        .parley(&["assistants", "list", "--output", "json"])
+        .json();
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    let one_page = server
+        .parley(&[
+            "assistants",
+            "list",
+            "--page",
+            "2",
+            "--page-size",
+            "1",
+            "--output",
+            "json",
+        ])
+        .json();
+    assert_eq!(one_page[0]["name"], "Sales");
+    assert_eq!(
+        detail(
+            &server.parley(&["assistants", "get", &id]).out(),
+            "greeting"
+        ),
+        "Hi!"
+    );
+
+    // A draft version, listed beside main, then promoted.
+    let out = server
+        .parley(&[
+            "assistants",
+            "update",
+            &id,
+            "--greeting",
+            "Hello again",
+            "--draft",
+            "--version-name",
+            "draft 1",
+        ])
+        .out();
+    let draft = detail(&out, "version_id");
+    assert_ne!(draft, main_version);
+    assert_eq!(detail(&out, "version_name"), "draft 1");
+    let versions = server.parley(&["versions", "list", &id]).out();
+    let rows: Vec<&str> = versions.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{versions}");
+    assert!(
+        rows[0].trim_start().starts_with(&draft),
+        "the draft is newest and not main: {versions}"
+    );
+    assert!(
+        rows[1].starts_with('*') && rows[1].contains(&main_version),
+        "{versions}"
+    );
+    let version = server
+        .parley(&["versions", "get", &id, &draft, "--output", "json"])
+        .json();
+    assert_eq!(version["greeting"], "Hello again");
+
+    // The canary deploy, from flags and as JSON.
+    let out = server
+        .parley(&[
+            "canary",
+            "set",
+            &id,
+            "--rollout",
+            &format!("{draft}=25"),
+            "--match",
+            "tier=gold,silver",
+        ])
+        .out();
+    assert!(out.contains("tier in gold,silver"), "{out}");
+    assert!(out.contains(&format!("{draft} 25%, main 75%")), "{out}");
+    let canary = server
+        .parley(&["canary", "get", &id, "--output", "json"])
+        .json();
+    assert_eq!(canary["rules"][0]["serve"]["rollout"][0]["weight"], 25.0);
+    assert_eq!(canary["rules"][0]["match"][0]["operator"], "in");
+    let error = server.parley(&["versions", "delete", &id, &draft]).error();
+    assert!(error.starts_with("error: 400 "), "{error}");
+    let out = server.parley(&["canary", "delete", &id]).out();
+    assert_eq!(out.trim(), format!("deleted the canary deploy of {id}"));
+    let error = server.parley(&["canary", "get", &id]).error();
+    assert!(
+        error.starts_with("error: 404 Resource not found: "),
+        "{error}"
+    );
+
+    let out = server.parley(&["versions", "promote", &id, &draft]).out();
+    assert_eq!(detail(&out, "version_id"), draft);
+    let out = server
+        .parley(&["versions", "delete", &id, &main_version])
+        .out();
+    assert!(out.starts_with("deleted version"), "{out}");
+
+    let out = server.parley(&["assistants", "clone", &id]).out();
+    assert_eq!(detail(&out, "name"), "Support (Clone)");
+    let clone_id = detail(&out, "id");
+    let out = server.parley(&["assistants", "delete", &clone_id]).out();
+    assert_eq!(
+        out.trim(),
+        format!("deleted (restorable for 30 days) {clone_id}")
+    );
+    let deleted = server
+        .parley(&["assistants", "delete", &id, "--hard", "--output", "json"])
+        .json();
+    assert_eq!(deleted["deleted"], true);
+    let error = server.parley(&["assistants", "get", &id]).error();
+    assert_eq!(
+        error,
+        format!("error: 404 Resource not found: Assistant {id} not found (at /assistant_id)")
+    );
+}
+
+#[test]
+fn mcp_servers_secrets_and_integrations_from_the_command_line() {
+    let server = Server::start();
+
+    // A secret from standard input keeps its value off the command line; none is printed.
+    let secret = server
+        .parley_with(
+            &["secrets", "create", "--json", "-", "--output", "json"],
+            &[("PARLEY_API_KEY", KEY)],
+            Some(r#"{"identifier": "crm", "type": "bearer", "token": "t0ken-never-shown"}"#),
+        )
+        .json();
+    assert_eq!(secret["identifier"], "crm");
+    let out = server
+        .parley(&[
+            "secrets",
+            "create",
+            "--identifier",
+            "ftp",
+            "--type",
+            "basic",
+            "--username",
+            "u",
+            "--password",
+            "p4ss",
+        ])
+        .out();
+    let ftp = detail(&out, "id");
+    let listing = server.parley(&["secrets", "list"]).out();
+    assert!(
+        listing.contains("crm") && listing.contains("ftp"),
+        "{listing}"
+    );
+    assert!(!listing.contains("t0ken") && !listing.contains("p4ss"));
+    let basic = server
+        .parley(&["secrets", "list", "--type", "basic", "--output", "json"])
+        .json();
+    assert_eq!(basic.as_array().unwrap().len(), 1);
+    assert_eq!(
+        server.parley(&["secrets", "delete", &ftp]).out().trim(),
+        format!("deleted {ftp}")
+    );
+
+    let out = server
+        .parley(&[
+            "mcp",
+            "create",
+            "--name",
+            "Docs",
+            "--type",
+            "sse",
+            "--url",
+            "https://mcp.example.com/sse",
+            "--allowed-tool",
+            "search",
+            "--api-key-ref",
+            "crm",
+        ])
+        .out();
+    let mcp = detail(&out, "id");
+    assert_eq!(detail(&out, "allowed_tools"), "search");
+    for n in 1..=2 {
+        server
+            .parley(&[
+                "mcp",
+                "create",
+                "--name",
+                &format!("S{n}"),
+                "--type",
+                "http",
+                "--url",
+                &format!("https://s{n}.example.com/"),
+            ])
+            .out();
+    }
+    // Every page, one server per page.
+    let all = server
+        .parley(&["mcp", "list", "--page-size", "1", "--output", "json"])
+        .json();
+    let names: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Docs", "S1", "S2"]);
+    let table = server.parley(&["mcp", "list", "--type", "sse"]).out();
+    assert_eq!(table.lines().count(), 2, "{table}");
+    assert!(table.lines().nth(1).unwrap().starts_with(&mcp));
+    assert_eq!(
+        detail(&server.parley(&["mcp", "get", &mcp]).out(), "api_key_ref"),
+        "crm"
+    );
+    assert_eq!(
+        server.parley(&["mcp", "delete", &mcp]).out().trim(),
+        format!("deleted {mcp}")
+    );
+    let error = server.parley(&["mcp", "get", &mcp]).error();
+    assert!(error.starts_with("error: 404 "), "{error}");
+    let error = server
+        .parley(&[
+            "mcp",
+            "create",
+            "--name",
+            "Bad",
+            "--type",
+            "carrier-pigeon",
+            "--url",
+            "https://x.example.com/",
+        ])
+        .error();
+    assert!(
+        error.starts_with("error: 422 ") && error.contains("(at /type)"),
+        "{error}"
+    );
+
+    let catalogue = server.parley(&["integrations", "list"]).out();
+    let header: Vec<&str> = catalogue
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(header, ["id", "display_name", "status", "available_tools"]);
+    assert!(catalogue
+        .lines()
+        .any(|l| l.starts_with("hubspot") && l.contains("disconnected")));
+    let connections = server
+        .parley(&["integrations", "connections", "--output", "json"])
+        .json();
+    assert_eq!(connections, serde_json::json!([]));
+}
+
+#[test]
+fn keys_urls_and_mistakes_are_reported_on_one_line() {
+    let server = Server::start();
+    let list = ["assistants", "list", "--output", "json"];
+
+    // The key: --api-key, else TELNYX_API_KEY, else PARLEY_API_KEY.
+    assert!(
+        server
+            .parley_with(&list, &[("PARLEY_API_KEY", KEY)], None)
+            .ok
+    );
+    assert!(
+        server
+            .parley_with(
+                &list,
+                &[("TELNYX_API_KEY", KEY), ("PARLEY_API_KEY", "wrong-key")],
+                None
+            )
+            .ok
+    );
+    let error = server
+        .parley_with(
+            &list,
+            &[("TELNYX_API_KEY", "wrong-key"), ("PARLEY_API_KEY", KEY)],
+            None,
+        )
+        .error();
+    assert!(
+        error.starts_with("error: 401 Authentication failed"),
+        "{error}"
+    );
+    let with_flag = ["assistants", "list", "--api-key", KEY];
+    assert!(
+        server
+            .parley_with(&with_flag, &[("TELNYX_API_KEY", "wrong-key")], None)
+            .ok
+    );
+    let error = server.parley_with(&list, &[], None).error();
+    assert!(error.contains("no API key given"), "{error}");
+
+    // The base URL: --base-url beats TELNYX_BASE_URL; nothing listening is a transport error.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let nowhere = format!("http://{}/v2", closed.local_addr().unwrap());
+    drop(closed);
+    let error = server
+        .parley_with(
+            &["assistants", "list", "--base-url", &nowhere],
+            &[("PARLEY_API_KEY", KEY)],
+            None,
+        )
+        .error();
+    assert!(error.starts_with("error: request failed"), "{error}");
+    let error = server
+        .parley(&["assistants", "list", "--base-url", "not a url"])
+        .error();
+    assert!(error.contains("base URL"), "{error}");
+
+    // Mistakes caught before a request, and the server's validation errors.
+    let error = server
+        .parley(&["assistants", "create", "--name", "x"])
+        .error();
+    assert_eq!(
+        error,
+        "error: --instructions is required (or `instructions` in --json)"
+    );
+    let error = server
+        .parley_with(
+            &["assistants", "create", "--json", "-"],
+            &[("PARLEY_API_KEY", KEY)],
+            Some("[1]"),
+        )
+        .error();
+    assert!(error.contains("must hold a JSON object"), "{error}");
+    let error = server
+        .parley(&["assistants", "create", "--json", "/no/such/file.json"])
+        .error();
+    assert!(error.contains("cannot read /no/such/file.json"), "{error}");
+    let error = server
+        .parley_with(
+            &["assistants", "update", "assistant-x", "--json", "-"],
+            &[("PARLEY_API_KEY", KEY)],
+            Some(r#"{"dynamic_variables_webhook_timeout_ms": 0}"#),
+        )
+        .error();
+    assert!(error.starts_with("error: 4"), "{error}");
+    let id = server
+        .parley(&[
+            "assistants",
+            "create",
+            "--name",
+            "n",
+            "--instructions",
+            "i",
+            "--output",
+            "json",
+        ])
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let error = server
+        .parley_with(
+            &["assistants", "update", &id, "--json", "-"],
+            &[("PARLEY_API_KEY", KEY)],
+            Some(r#"{"dynamic_variables_webhook_timeout_ms": 0}"#),
+        )
+        .error();
+    assert!(
+        error.starts_with("error: 422 ")
+            && error.contains("(at /dynamic_variables_webhook_timeout_ms)"),
+        "{error}"
+    );
+    let error = server.parley(&["canary", "set", &id]).error();
+    assert_eq!(error, "error: give --version, --rollout or --json");
+    let run = server.parley(&["assistants", "frobnicate"]);
+    assert!(
+        !run.ok && run.stderr.contains("unrecognized subcommand"),
+        "{}",
+        run.stderr
+    );
+}
