@@ -101,22 +101,33 @@ async fn create_assistant(
     let body = Value::Object(require_object(body)?);
     let new = assistant::parse_create(body, &state.settings.default_model)?;
     check_references(&state, &tenant, new.config.as_map()).await?;
+    insert_assistant(&state, &tenant, new.config, new.tags).await
+}
+
+/// Stores a new assistant (fresh ids, first version named [`DEFAULT_VERSION_NAME`]) and
+/// renders it: the tail of create and clone.
+async fn insert_assistant(
+    state: &AppState,
+    tenant: &Tenant,
+    config: parley_core::assistant::AssistantConfig,
+    tags: Vec<String>,
+) -> ApiResult<Json<Value>> {
     let record = state
         .store
         .create_assistant_with_version(
             &tenant.org_id,
             NewAssistantRecord {
                 id: AssistantId::generate(),
-                tags: new.tags,
+                tags,
                 import_metadata: None,
                 version_id: VersionId::generate(),
                 version_name: DEFAULT_VERSION_NAME.to_owned(),
-                config: new.config,
+                config,
             },
             state.clock.now(),
         )
         .await?;
-    Ok(Json(render_record(&state, &record)))
+    Ok(Json(render_record(state, &record)))
 }
 
 /// `GET /ai/assistants/{id}`. The dynamic-variable query parameters are checked here and
@@ -210,22 +221,13 @@ async fn clone_assistant(
         .get_assistant(&tenant.org_id, &AssistantId::from_string(&id))
         .await?
         .ok_or_else(|| ApiError::assistant_not_found(&id))?;
-    let record = state
-        .store
-        .create_assistant_with_version(
-            &tenant.org_id,
-            NewAssistantRecord {
-                id: AssistantId::generate(),
-                tags: original.tags.clone(),
-                import_metadata: None,
-                version_id: VersionId::generate(),
-                version_name: DEFAULT_VERSION_NAME.to_owned(),
-                config: original.version.config.for_clone(),
-            },
-            state.clock.now(),
-        )
-        .await?;
-    Ok(Json(render_record(&state, &record)))
+    insert_assistant(
+        &state,
+        &tenant,
+        original.version.config.for_clone(),
+        original.tags,
+    )
+    .await
 }
 
 /// `GET /ai/assistants/{id}/texml`: TeXML that connects a call to the assistant, as a JSON
