@@ -2,6 +2,7 @@
 //!
 //! - [`ids`]: typed identifiers.
 //! - [`canary`]: canary deploy rules and the sticky routing function.
+//! - [`conversation`]: message roles, reserved metadata keys, the conversation list query.
 //! - [`clock`]: injected time, so tests advance time instead of sleeping.
 //! - [`apikey`]: API key generation and hashing (keys are only ever stored hashed).
 //! - [`schema`]: the embedded OpenAPI contract, compiled into validators.
@@ -11,6 +12,7 @@
 //! - [`mcp`]: MCP server configurations — parsing create/`PUT` bodies, the `type` mapping.
 //! - [`integrations`]: the built-in integration catalogue and connections to it.
 //! - [`secrets`]: the master key and the cipher integration secrets are sealed with.
+//! - [`variables`]: `{{dynamic variable}}` templates, system variables, precedence.
 //! - [`validation`]: the error type every parser here returns.
 
 #![warn(missing_docs)]
@@ -19,6 +21,7 @@ pub mod apikey;
 pub mod assistant;
 pub mod canary;
 pub mod clock;
+pub mod conversation;
 pub mod ids;
 pub mod integrations;
 pub mod mcp;
@@ -26,5 +29,6 @@ pub mod network;
 pub mod schema;
 pub mod secrets;
 pub mod validation;
+pub mod variables;
 
 pub use validation::{FieldError, FieldErrorKind, ValidationErrors};

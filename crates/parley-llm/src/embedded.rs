@@ -406,6 +406,14 @@ impl ChatModel for EmbeddedModel {
         &self.name
     }
 
+    fn context_tokens(&self) -> Option<u32> {
+        Some(self.context_tokens)
+    }
+
+    fn count_tokens(&self, text: &str) -> usize {
+        EmbeddedModel::count_tokens(self, text)
+    }
+
     async fn complete(
         &self,
         request: ChatRequest,

@@ -56,7 +56,16 @@ pub struct OpenAiProvider {
 impl OpenAiProvider {
     /// A provider for `config` (no request is made yet).
     pub fn new(config: OpenAiConfig) -> Result<Self, LlmError> {
-        let client = reqwest::Client::builder()
+        Self::with_client_builder(config, reqwest::Client::builder())
+    }
+
+    /// A provider whose HTTP client starts from `builder` (e.g. one with a DNS resolver that
+    /// enforces an address policy); the configuration's timeouts are applied on top.
+    pub fn with_client_builder(
+        config: OpenAiConfig,
+        builder: reqwest::ClientBuilder,
+    ) -> Result<Self, LlmError> {
+        let client = builder
             .connect_timeout(config.connect_timeout)
             .read_timeout(config.read_timeout)
             .build()
@@ -129,6 +138,9 @@ impl OpenAiProvider {
                     "GBNF grammars need the embedded model; use a JSON schema".into(),
                 ))
             }
+        }
+        if let Some(metadata) = &request.extra_metadata {
+            fields.insert("extra_metadata".into(), metadata.clone());
         }
         if self.config.stream {
             fields.insert("stream".into(), json!(true));

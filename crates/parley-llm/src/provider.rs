@@ -13,6 +13,17 @@ pub trait ChatModel: Send + Sync {
     /// The provider's name for the model, as reported in [`ChatOutcome::model`].
     fn name(&self) -> &str;
 
+    /// How many tokens the model's context holds (prompt and answer together), when known.
+    fn context_tokens(&self) -> Option<u32> {
+        None
+    }
+
+    /// How many tokens `text` takes; providers without a tokenizer estimate four bytes a
+    /// token.
+    fn count_tokens(&self, text: &str) -> usize {
+        text.len().div_ceil(4)
+    }
+
     /// Completes `request`, sending [`ChatEvent`]s to `events` as they happen and
     /// [`ChatEvent::Finished`] last; returns the same outcome.
     ///

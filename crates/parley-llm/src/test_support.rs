@@ -31,6 +31,9 @@ pub enum Reply {
     Delayed(Duration, Box<Reply>),
     /// A stream that sends this text and then nothing more, never ending.
     Stalled(String),
+    /// A text answer made from the request: `system: <system prompt> | user: <last user
+    /// message>` (so tests can see what the model was given).
+    Echo,
 }
 
 impl Reply {
@@ -63,6 +66,8 @@ pub struct RecordedRequest {
 struct Script {
     replies: VecDeque<Reply>,
     requests: Vec<RecordedRequest>,
+    /// Given, again and again, once `replies` is empty.
+    repeat: Option<Reply>,
 }
 
 /// The running server; stops when dropped.
@@ -86,6 +91,7 @@ impl ScriptedServer {
         let script = Arc::new(Mutex::new(Script {
             replies: replies.into_iter().collect(),
             requests: Vec::new(),
+            repeat: None,
         }));
         let app = Router::new()
             .route("/v1/chat/completions", post(chat_completions))
@@ -107,6 +113,11 @@ impl ScriptedServer {
     /// The API root to configure a provider with: `http://127.0.0.1:PORT/v1`.
     pub fn base_url(&self) -> String {
         format!("http://{}/v1", self.address)
+    }
+
+    /// Gives `reply` to every request once the script is over (instead of a 500).
+    pub fn repeat(&self, reply: Reply) {
+        self.lock().repeat = Some(reply);
     }
 
     /// Adds a reply at the end of the script.
@@ -136,6 +147,7 @@ async fn chat_completions(
     body: String,
 ) -> Response {
     let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    let body_for_echo = body.clone();
     let stream = body.get("stream").and_then(Value::as_bool) == Some(true);
     let model = body
         .get("model")
@@ -151,7 +163,7 @@ async fn chat_completions(
                 .map(str::to_owned),
             body,
         });
-        script.replies.pop_front()
+        script.replies.pop_front().or_else(|| script.repeat.clone())
     };
     let Some(mut reply) = reply else {
         return (
@@ -163,6 +175,9 @@ async fn chat_completions(
     while let Reply::Delayed(delay, inner) = reply {
         tokio::time::sleep(delay).await;
         reply = *inner;
+    }
+    if let Reply::Echo = reply {
+        reply = Reply::Text(echo(&body_for_echo));
     }
     match reply {
         Reply::Status(status, body) => (
@@ -181,6 +196,35 @@ async fn chat_completions(
         reply if stream => sse_response(Body::from(streamed(&model, &reply))),
         reply => axum::Json(whole(&model, &reply)).into_response(),
     }
+}
+
+/// `system: … | user: …` from a request body.
+fn echo(body: &Value) -> String {
+    let messages = body
+        .get("messages")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let text_of = |role: &str, last: bool| {
+        let mut found = messages
+            .iter()
+            .filter(|m| m.get("role").and_then(Value::as_str) == Some(role));
+        let message = if last {
+            found.next_back()
+        } else {
+            found.next()
+        };
+        message
+            .and_then(|m| m.get("content"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    format!(
+        "system: {} | user: {}",
+        text_of("system", false),
+        text_of("user", true)
+    )
 }
 
 fn sse_response(body: Body) -> Response {

@@ -161,6 +161,9 @@ pub struct ChatRequest {
     pub constraint: Option<OutputConstraint>,
     /// Stop generating when one of these strings appears; it is not part of the answer.
     pub stop: Vec<String>,
+    /// Sent to OpenAI-compatible providers as the top-level `extra_metadata` object (an
+    /// external LLM's `forward_metadata`); the embedded model ignores it.
+    pub extra_metadata: Option<serde_json::Value>,
 }
 
 impl ChatRequest {

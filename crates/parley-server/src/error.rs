@@ -35,6 +35,14 @@ pub mod codes {
     pub const IDEMPOTENCY_MISMATCH: &str = "10017";
     /// The operation is refused in the resource's current state (400).
     pub const REFUSED: &str = "10018";
+    /// An upstream service (the LLM provider) failed or answered garbage (502).
+    pub const UPSTREAM_FAILED: &str = "10019";
+    /// A needed service is busy or unavailable; retry later (503).
+    pub const UNAVAILABLE: &str = "10020";
+    /// An upstream service did not answer in time (504).
+    pub const UPSTREAM_TIMEOUT: &str = "10021";
+    /// The request cannot be run by the model (e.g. longer than its context) (422).
+    pub const MODEL_REFUSED: &str = "10022";
 }
 
 /// A failed request.
@@ -98,6 +106,9 @@ pub enum ApiError {
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The language model failed; the detail is logged, never sent.
+    #[error("language model: {0}")]
+    Llm(#[from] parley_llm::LlmError),
     /// Anything else that is our fault.
     #[error("internal error: {0}")]
     Internal(String),
@@ -111,6 +122,11 @@ impl ApiError {
             id: id.to_owned(),
             pointer: "/assistant_id",
         }
+    }
+
+    /// An LLM failure (same as `From`, usable as a function).
+    pub fn from_llm(error: parley_llm::LlmError) -> Self {
+        Self::Llm(error)
     }
 
     /// The status this error is sent with.
@@ -132,6 +148,17 @@ impl ApiError {
             Self::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::IdempotencyInFlight => StatusCode::CONFLICT,
             Self::IdempotencyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Llm(error) => {
+                use parley_llm::LlmError as E;
+                match error {
+                    E::Unreachable(_) | E::UpstreamStatus { .. } | E::BadResponse(_) => {
+                        StatusCode::BAD_GATEWAY
+                    }
+                    E::Timeout => StatusCode::GATEWAY_TIMEOUT,
+                    E::Busy(_) | E::Model(_) | E::Cancelled => StatusCode::SERVICE_UNAVAILABLE,
+                    E::InvalidRequest(_) | E::Unsupported(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                }
+            }
             Self::Store(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -244,6 +271,36 @@ impl ApiError {
                 "This Idempotency-Key was used with a different request".into(),
                 None,
             ),
+            Self::Llm(error) => {
+                use parley_llm::LlmError as E;
+                let (code, title, detail) = match error {
+                    E::Unreachable(_) | E::UpstreamStatus { .. } | E::BadResponse(_) => (
+                        codes::UPSTREAM_FAILED,
+                        "Upstream LLM failed",
+                        "The language model provider failed to answer; the conversation is \
+                         unchanged, try again",
+                    ),
+                    E::Timeout => (
+                        codes::UPSTREAM_TIMEOUT,
+                        "Upstream LLM timed out",
+                        "The language model provider did not answer in time; the conversation \
+                         is unchanged, try again",
+                    ),
+                    E::Busy(_) | E::Model(_) | E::Cancelled => (
+                        codes::UNAVAILABLE,
+                        "Language model unavailable",
+                        "The language model is busy or unavailable; the conversation is \
+                         unchanged, try again later",
+                    ),
+                    E::InvalidRequest(_) | E::Unsupported(_) => (
+                        codes::MODEL_REFUSED,
+                        "Language model refused the request",
+                        "The language model cannot run this request (e.g. the message is \
+                         longer than its context)",
+                    ),
+                };
+                one(code, title, detail.to_owned(), None)
+            }
             Self::Store(_) | Self::Internal(_) => one(
                 codes::INTERNAL,
                 "Internal server error",

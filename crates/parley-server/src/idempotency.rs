@@ -90,6 +90,19 @@ pub async fn idempotent_post(
             let response = next
                 .run(Request::from_parts(parts, Body::from(bytes)))
                 .await;
+            let streamed = response
+                .headers()
+                .get(http::header::CONTENT_TYPE)
+                .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+            if streamed {
+                // An event stream is not replayable: pass it through as it is produced and
+                // free the key for the next attempt.
+                state
+                    .store
+                    .release_idempotency_key(&tenant.org_id, &key)
+                    .await?;
+                return Ok(response);
+            }
             let (parts, body) = response.into_parts();
             let bytes = match body.collect().await {
                 Ok(collected) => collected.to_bytes(),

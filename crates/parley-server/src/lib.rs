@@ -7,13 +7,19 @@
 //! - [`auth`], [`idempotency`]: middleware of every `/v2` route.
 //! - [`routes`]: one module per resource, mirroring the URL.
 //! - [`secrets`]: the master key, resolving integration secrets, checking `*_ref` fields.
+//! - [`outbound`]: HTTP to user-configured URLs behind the private-address policy.
+//! - [`llm`]: which language model serves an assistant; the embedded model.
+//! - [`chat`]: the conversation engine — one chat turn from prompt to stored messages.
 
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod chat;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod llm;
+pub mod outbound;
 pub mod routes;
 pub mod secrets;
 pub mod settings;

@@ -54,6 +54,124 @@ pub struct Settings {
     /// Key integration secrets are encrypted with (`PARLEY_MASTER_KEY`); `None` to use the
     /// key in `DATA_DIR/master.key`, generated on first start. Its `Debug` prints `***`.
     pub master_key: Option<MasterKey>,
+    /// Language models: the embedded model, upstream providers, chat limits.
+    pub llm: LlmSettings,
+}
+
+/// One entry of the model table (`[[models]]` in the TOML file): assistants whose `model` is
+/// `name` are served by this OpenAI-compatible endpoint.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelRoute {
+    /// The model name assistants use (`openai/gpt-4o`); a trailing `*` makes it a prefix
+    /// (`openai/*`).
+    pub name: String,
+    /// The API root, e.g. `https://api.openai.com/v1`.
+    pub base_url: String,
+    /// The model to ask the endpoint for; default: `name`, or for a prefix entry the part of
+    /// the requested name after the prefix (`openai/gpt-4o` → `gpt-4o`).
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Bearer key for the endpoint, used when the assistant has no `llm_api_key_ref`.
+    #[serde(default)]
+    pub api_key: Option<String>,
+    /// Context size in tokens, for trimming long conversations (default 128,000).
+    #[serde(default)]
+    pub context_tokens: Option<u32>,
+}
+
+impl std::fmt::Debug for ModelRoute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelRoute")
+            .field("name", &self.name)
+            .field("base_url", &self.base_url)
+            .field("model", &self.model)
+            .field("api_key", &self.api_key.as_ref().map(|_| "***"))
+            .field("context_tokens", &self.context_tokens)
+            .finish()
+    }
+}
+
+/// Language model settings.
+#[derive(Clone, PartialEq, Eq)]
+pub struct LlmSettings {
+    /// Where downloaded models live (`PARLEY_MODELS_DIR`, else the user's cache directory).
+    pub models_dir: Option<PathBuf>,
+    /// A GGUF file to serve as the embedded model instead of the default SmolLM2
+    /// (`--model-path`, `PARLEY_MODEL_PATH`).
+    pub model_path: Option<PathBuf>,
+    /// Whether the embedded model is served at all (`PARLEY_EMBEDDED_MODEL`).
+    pub embedded: bool,
+    /// The model name the embedded model answers to (default: SmolLM2's name, or the GGUF
+    /// file's stem with `model_path`).
+    pub embedded_name: String,
+    /// Whether `parley serve` downloads missing default models at start (`PARLEY_PULL_MODELS`).
+    pub pull_models: bool,
+    /// Embedded model: requests run at once (`PARLEY_LLM_CONTEXTS`).
+    pub contexts: usize,
+    /// Embedded model: tokens per context (`PARLEY_LLM_CONTEXT_TOKENS`).
+    pub context_tokens: u32,
+    /// An OpenAI-compatible endpoint that serves every model nothing else serves
+    /// (`PARLEY_LLM_BASE_URL`).
+    pub upstream_base_url: Option<String>,
+    /// Bearer key for `upstream_base_url` (`PARLEY_LLM_API_KEY`).
+    pub upstream_api_key: Option<String>,
+    /// The model table.
+    pub models: Vec<ModelRoute>,
+    /// How long an upstream may take to connect, to answer, and between two reads
+    /// (`PARLEY_LLM_TIMEOUT_MS`).
+    pub timeout_ms: u64,
+    /// Deadline of one chat turn, tool rounds included (`PARLEY_CHAT_DEADLINE_MS`).
+    pub turn_deadline_ms: u64,
+    /// Most tokens one answer may have (`PARLEY_CHAT_MAX_TOKENS`).
+    pub max_output_tokens: u32,
+    /// Most tool rounds in one turn (`PARLEY_CHAT_MAX_TOOL_ROUNDS`).
+    pub max_tool_rounds: u32,
+}
+
+impl std::fmt::Debug for LlmSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LlmSettings")
+            .field("models_dir", &self.models_dir)
+            .field("model_path", &self.model_path)
+            .field("embedded", &self.embedded)
+            .field("embedded_name", &self.embedded_name)
+            .field("pull_models", &self.pull_models)
+            .field("contexts", &self.contexts)
+            .field("context_tokens", &self.context_tokens)
+            .field("upstream_base_url", &self.upstream_base_url)
+            .field(
+                "upstream_api_key",
+                &self.upstream_api_key.as_ref().map(|_| "***"),
+            )
+            .field("models", &self.models)
+            .field("timeout_ms", &self.timeout_ms)
+            .field("turn_deadline_ms", &self.turn_deadline_ms)
+            .field("max_output_tokens", &self.max_output_tokens)
+            .field("max_tool_rounds", &self.max_tool_rounds)
+            .finish()
+    }
+}
+
+impl Default for LlmSettings {
+    fn default() -> Self {
+        LlmSettings {
+            models_dir: None,
+            model_path: None,
+            embedded: true,
+            embedded_name: DEFAULT_MODEL.to_owned(),
+            pull_models: true,
+            contexts: 2,
+            context_tokens: 2048,
+            upstream_base_url: None,
+            upstream_api_key: None,
+            models: Vec::new(),
+            timeout_ms: 30_000,
+            turn_deadline_ms: 120_000,
+            max_output_tokens: 512,
+            max_tool_rounds: 5,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -73,6 +191,7 @@ impl Default for Settings {
             log: "info".to_owned(),
             log_format: LogFormat::Text,
             master_key: None,
+            llm: LlmSettings::default(),
         }
     }
 }
@@ -86,6 +205,8 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     /// `--database-url`.
     pub database_url: Option<String>,
+    /// `--model-path`.
+    pub model_path: Option<PathBuf>,
 }
 
 /// The TOML file: every key optional, unknown keys refused.
@@ -104,6 +225,23 @@ struct FileSettings {
     log: Option<String>,
     log_format: Option<LogFormat>,
     master_key: Option<SecretText>,
+    models_dir: Option<PathBuf>,
+    model_path: Option<PathBuf>,
+    embedded_model: Option<bool>,
+    embedded_model_name: Option<String>,
+    pull_models: Option<bool>,
+    llm_contexts: Option<usize>,
+    llm_context_tokens: Option<u32>,
+    llm_base_url: Option<String>,
+    llm_api_key: Option<SecretText>,
+    llm_timeout_ms: Option<u64>,
+    chat_deadline_ms: Option<u64>,
+    chat_max_tokens: Option<u32>,
+    chat_max_tool_rounds: Option<u32>,
+    #[serde(default)]
+    models: Vec<ModelRoute>,
+    #[serde(skip)]
+    cache_vars: Vec<(String, String)>,
 }
 
 /// Text that must not be printed (the master key as read); its `Debug` prints `***`.
@@ -220,6 +358,26 @@ impl Settings {
                     )
                 }
                 "PARLEY_LOG" => raw.log = Some(value),
+                "PARLEY_MODELS_DIR" => raw.models_dir = Some(value.into()),
+                "XDG_CACHE_HOME" | "HOME" => raw.cache_vars.push((name.clone(), value)),
+                "PARLEY_MODEL_PATH" => raw.model_path = Some(value.into()),
+                "PARLEY_EMBEDDED_MODEL" => raw.embedded_model = Some(parse_bool(&name, &value)?),
+                "PARLEY_EMBEDDED_MODEL_NAME" => raw.embedded_model_name = Some(value),
+                "PARLEY_PULL_MODELS" => raw.pull_models = Some(parse_bool(&name, &value)?),
+                "PARLEY_LLM_CONTEXTS" => raw.llm_contexts = Some(parse_usize(&value)?),
+                "PARLEY_LLM_CONTEXT_TOKENS" => {
+                    raw.llm_context_tokens = Some(parse_u32(&name, &value)?)
+                }
+                "PARLEY_LLM_BASE_URL" => raw.llm_base_url = Some(value),
+                "PARLEY_LLM_API_KEY" => raw.llm_api_key = Some(SecretText(value)),
+                "PARLEY_LLM_TIMEOUT_MS" => raw.llm_timeout_ms = Some(parse_usize(&value)? as u64),
+                "PARLEY_CHAT_DEADLINE_MS" => {
+                    raw.chat_deadline_ms = Some(parse_usize(&value)? as u64)
+                }
+                "PARLEY_CHAT_MAX_TOKENS" => raw.chat_max_tokens = Some(parse_u32(&name, &value)?),
+                "PARLEY_CHAT_MAX_TOOL_ROUNDS" => {
+                    raw.chat_max_tool_rounds = Some(parse_u32(&name, &value)?)
+                }
                 "PARLEY_MASTER_KEY" => {
                     parse_master_key(&name, &value)?;
                     raw.master_key = Some(SecretText(value));
@@ -245,11 +403,15 @@ impl Settings {
         if let Some(url) = overrides.database_url {
             raw.database_url = Some(url);
         }
+        if let Some(path) = overrides.model_path {
+            raw.model_path = Some(path);
+        }
         Self::validate(raw)
     }
 
-    fn validate(raw: FileSettings) -> Result<Self, SettingsError> {
+    fn validate(mut raw: FileSettings) -> Result<Self, SettingsError> {
         let defaults = Settings::default();
+        let llm = Self::validate_llm(&mut raw)?;
         let listen = match raw.listen {
             Some(text) => text.parse().map_err(|_| {
                 invalid(
@@ -290,7 +452,11 @@ impl Settings {
                 ));
             }
         }
-        let default_model = raw.default_model.unwrap_or(defaults.default_model);
+        let default_model = match raw.default_model.take() {
+            Some(model) => model,
+            None if llm.embedded => llm.embedded_name.clone(),
+            None => defaults.default_model,
+        };
         if default_model.trim().is_empty() {
             return Err(invalid("default_model", "must not be empty"));
         }
@@ -313,8 +479,109 @@ impl Settings {
                 .map(|key| parse_master_key("master_key", &key.0))
                 .transpose()?
                 .flatten(),
+            llm,
         })
     }
+
+    fn validate_llm(raw: &mut FileSettings) -> Result<LlmSettings, SettingsError> {
+        let defaults = LlmSettings::default();
+        let models_dir = raw.models_dir.take().or_else(|| {
+            parley_llm::models::default_models_dir(std::mem::take(&mut raw.cache_vars))
+        });
+        let model_path = raw.model_path.take();
+        if let Some(path) = &model_path {
+            if path.extension().and_then(|e| e.to_str()) != Some("gguf") {
+                return Err(invalid(
+                    "model_path",
+                    format!("{} is not a .gguf file", path.display()),
+                ));
+            }
+        }
+        let embedded_name = match (raw.embedded_model_name.take(), &model_path) {
+            (Some(name), _) if !name.trim().is_empty() => name,
+            (Some(_), _) => return Err(invalid("embedded_model_name", "must not be empty")),
+            (None, Some(path)) => path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or(defaults.embedded_name),
+            (None, None) => defaults.embedded_name,
+        };
+        let contexts = raw.llm_contexts.unwrap_or(defaults.contexts);
+        if !(1..=64).contains(&contexts) {
+            return Err(invalid("llm_contexts", "must be from 1 to 64"));
+        }
+        let context_tokens = raw.llm_context_tokens.unwrap_or(defaults.context_tokens);
+        if !(256..=1_048_576).contains(&context_tokens) {
+            return Err(invalid("llm_context_tokens", "must be from 256 to 1048576"));
+        }
+        let check_url = |name: &str, url: &str| {
+            if url.starts_with("http://") || url.starts_with("https://") {
+                Ok(())
+            } else {
+                Err(invalid(name, format!("{url:?} is not an http(s) URL")))
+            }
+        };
+        let upstream_base_url = raw.llm_base_url.take().filter(|u| !u.trim().is_empty());
+        if let Some(url) = &upstream_base_url {
+            check_url("llm_base_url", url)?;
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for route in &raw.models {
+            if route.name.trim().is_empty() || route.name == "*" {
+                return Err(invalid(
+                    "models",
+                    "every entry needs a name (use llm_base_url for a catch-all)",
+                ));
+            }
+            if !names.insert(route.name.clone()) {
+                return Err(invalid(
+                    "models",
+                    format!("{:?} is listed twice", route.name),
+                ));
+            }
+            check_url("models", &route.base_url)?;
+        }
+        let positive = |name: &str, value: Option<u64>, default: u64| match value {
+            Some(0) => Err(invalid(name, "must be at least 1")),
+            Some(v) => Ok(v),
+            None => Ok(default),
+        };
+        Ok(LlmSettings {
+            models_dir,
+            model_path,
+            embedded: raw.embedded_model.unwrap_or(defaults.embedded),
+            embedded_name,
+            pull_models: raw.pull_models.unwrap_or(defaults.pull_models),
+            contexts,
+            context_tokens,
+            upstream_base_url,
+            upstream_api_key: raw
+                .llm_api_key
+                .take()
+                .map(|k| k.0)
+                .filter(|k| !k.is_empty()),
+            models: std::mem::take(&mut raw.models),
+            timeout_ms: positive("llm_timeout_ms", raw.llm_timeout_ms, defaults.timeout_ms)?,
+            turn_deadline_ms: positive(
+                "chat_deadline_ms",
+                raw.chat_deadline_ms,
+                defaults.turn_deadline_ms,
+            )?,
+            max_output_tokens: u32::try_from(positive(
+                "chat_max_tokens",
+                raw.chat_max_tokens.map(u64::from),
+                u64::from(defaults.max_output_tokens),
+            )?)
+            .unwrap_or(u32::MAX),
+            max_tool_rounds: raw.chat_max_tool_rounds.unwrap_or(defaults.max_tool_rounds),
+        })
+    }
+}
+
+fn parse_u32(name: &str, value: &str) -> Result<u32, SettingsError> {
+    value
+        .parse::<u32>()
+        .map_err(|_| invalid(name, format!("{value:?} is not a whole number")))
 }
 
 /// Reads a master key; empty means "not set". The error never repeats the value.

@@ -1,6 +1,8 @@
 //! Start-up: open the store, run migrations, make sure a key exists, bind, serve until told
 //! to stop. Tests own an [`Application`] the same way `parley serve` does.
 
+use crate::llm::LlmRouter;
+use crate::outbound::Outbound;
 use crate::routes;
 use crate::settings::Settings;
 use crate::state::AppState;
@@ -135,6 +137,19 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let outbound = Outbound::new(settings.allow_private_network);
+        let llm = Arc::new(LlmRouter::new(
+            &settings.llm,
+            &settings.default_model,
+            outbound.clone(),
+        ));
+        if !llm.can_serve(&settings.default_model) {
+            anyhow::bail!(
+                "default_model {:?} is not served by this server: enable the embedded model, \
+                 add it to the [[models]] table, or set llm_base_url",
+                settings.default_model
+            );
+        }
         Ok(Self {
             listener,
             state: AppState {
@@ -142,6 +157,9 @@ impl Application {
                 clock,
                 settings: Arc::new(settings),
                 cipher,
+                outbound,
+                llm,
+                conversation_locks: Arc::default(),
             },
             generated_key,
         })

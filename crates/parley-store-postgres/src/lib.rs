@@ -16,6 +16,7 @@
 
 #![deny(missing_docs)]
 
+mod conversations;
 mod integrations;
 mod mcp;
 mod migrations;

@@ -35,6 +35,10 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 5,
         sql: include_str!("../migrations/0005_canary_deploys.sql"),
     },
+    Migration {
+        version: 6,
+        sql: include_str!("../migrations/0006_conversations.sql"),
+    },
 ];
 
 /// Key of the transaction-scoped advisory lock (`pg_advisory_xact_lock`) every migration

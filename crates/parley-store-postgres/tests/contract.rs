@@ -146,6 +146,8 @@ async fn migrations_apply_once_even_when_servers_start_together() {
                     "assistant_versions",
                     "assistants",
                     "canary_deploys",
+                    "conversation_messages",
+                    "conversations",
                     "idempotency_keys",
                     "integration_connections",
                     "integration_secrets",

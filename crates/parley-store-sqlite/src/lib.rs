@@ -8,6 +8,7 @@
 
 #![warn(missing_docs)]
 
+mod conversations;
 mod integrations;
 mod mcp;
 mod migrations;

@@ -17,6 +17,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
         include_str!("../migrations/0004_integration_connections.sql"),
     ),
     (5, include_str!("../migrations/0005_canary_deploys.sql")),
+    (6, include_str!("../migrations/0006_conversations.sql")),
 ];
 
 /// Applies every migration not yet recorded in `schema_migrations`.

@@ -29,6 +29,7 @@ use std::future::Future;
 use std::sync::Arc;
 use tokio::task::JoinSet;
 
+mod conversations;
 mod integrations;
 mod mcp;
 mod secrets;
@@ -58,6 +59,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     secrets::run(&store, t0).await;
     mcp::run(&store, t0).await;
     integrations::run(&store, t0).await;
+    conversations::run(&store, t0).await;
 }
 
 // ---------------------------------------------------------------------------------------

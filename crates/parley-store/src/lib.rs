@@ -332,12 +332,24 @@ mod integrations;
 pub use integrations::{CreateConnectionOutcome, IntegrationConnectionRecord, IntegrationStore};
 mod versions;
 pub use versions::{CanaryChange, CanaryRecord, VersionChange, VersionStore};
+mod conversations;
+pub use conversations::{
+    ConversationRecord, ConversationStore, CreateConversationOutcome, MessageRecord,
+    NewConversation, NewMessage,
+};
 
 /// Everything Parley persists, one trait per aggregate. Implemented once per backend; the same
 /// contract suite runs against each.
-pub trait Store: CoreStore + SecretStore + McpStore + IntegrationStore + VersionStore {}
+pub trait Store:
+    CoreStore + SecretStore + McpStore + IntegrationStore + VersionStore + ConversationStore
+{
+}
 
-impl<T: CoreStore + SecretStore + McpStore + IntegrationStore + VersionStore> Store for T {}
+impl<
+        T: CoreStore + SecretStore + McpStore + IntegrationStore + VersionStore + ConversationStore,
+    > Store for T
+{
+}
 
 /// Keeps at most `MAX_VERSIONS_PER_ASSISTANT` versions, pruning the oldest first but never
 /// `main` nor a version the canary deploy serves (`protected`): given versions newest first,

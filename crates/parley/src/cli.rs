@@ -77,6 +77,9 @@ struct StoreArgs {
     /// postgres://user@host:port/db to use PostgreSQL instead of SQLite.
     #[arg(long)]
     database_url: Option<String>,
+    /// A GGUF model file to serve as the embedded model (serve only).
+    #[arg(long)]
+    model_path: Option<PathBuf>,
 }
 
 impl StoreArgs {
@@ -88,6 +91,7 @@ impl StoreArgs {
                 listen: self.listen.clone(),
                 data_dir: self.data_dir.clone(),
                 database_url: self.database_url.clone(),
+                model_path: self.model_path.clone(),
             },
         )?;
         Ok(settings)
@@ -159,6 +163,23 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         format!("sqlite in {}", settings.data_dir.display())
     };
     let data_dir = settings.data_dir.clone();
+    let llm = &settings.llm;
+    if llm.embedded && llm.pull_models && llm.model_path.is_none() {
+        let dir = llm.models_dir.clone().context(
+            "no models directory: set PARLEY_MODELS_DIR (or HOME), or PARLEY_PULL_MODELS=false",
+        )?;
+        if !crate::models_cli::defaults_present(&dir) {
+            println!(
+                "First start: downloading the default models (SmolLM2-135M-Instruct, \
+                 all-MiniLM-L6-v2) into {} — this happens once; `parley models pull` does the \
+                 same ahead of time, PARLEY_PULL_MODELS=false skips it.",
+                dir.display()
+            );
+            tokio::task::spawn_blocking(move || crate::models_cli::pull(dir))
+                .await?
+                .context("downloading the default models failed")?;
+        }
+    }
     let app = Application::build(settings).await?;
     if let Some(key) = app.generated_key() {
         println!(

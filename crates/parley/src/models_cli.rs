@@ -79,7 +79,8 @@ pub async fn run(command: ModelsCommand) -> anyhow::Result<()> {
     }
 }
 
-fn pull(dir: PathBuf) -> anyhow::Result<()> {
+/// Pulls every default model into `dir`, with progress bars.
+pub(crate) fn pull(dir: PathBuf) -> anyhow::Result<()> {
     println!("models directory: {}", dir.display());
     let progress = Progress::default();
     for spec in DEFAULT_MODELS {
@@ -99,6 +100,16 @@ fn pull(dir: PathBuf) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Whether every file of the default models is in `dir` with its recorded size (a cheap
+/// check; `parley models pull` verifies checksums).
+pub(crate) fn defaults_present(dir: &std::path::Path) -> bool {
+    DEFAULT_MODELS.iter().all(|spec| {
+        spec.files
+            .iter()
+            .all(|file| std::fs::metadata(spec.path(dir, file)).is_ok_and(|m| m.len() == file.size))
+    })
 }
 
 fn list(dir: PathBuf) -> anyhow::Result<()> {

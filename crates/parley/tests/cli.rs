@@ -36,6 +36,7 @@ impl Server {
             .args(extra)
             .env_remove("PARLEY_API_KEY")
             .env("PARLEY_LOG", "warn")
+            .env("PARLEY_PULL_MODELS", "false")
             .env_remove("PARLEY_MASTER_KEY")
             .stdout(Stdio::piped())
             .stderr(stderr);

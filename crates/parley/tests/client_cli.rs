@@ -27,6 +27,7 @@ impl Server {
             .arg(dir.path())
             .env("PARLEY_API_KEY", KEY)
             .env("PARLEY_LOG", "warn")
+            .env("PARLEY_PULL_MODELS", "false")
             .env_remove("PARLEY_DATABASE_URL")
             .env_remove("PARLEY_MASTER_KEY")
             .stdout(Stdio::piped())

@@ -253,7 +253,7 @@ pub async fn check_references(
     tenant: &Tenant,
     fields: &serde_json::Map<String, Value>,
 ) -> ApiResult<()> {
-    let mut errors = Vec::new();
+    let mut errors = state.llm.check(fields);
     match crate::secrets::check_refs_exist(state, &tenant.org_id, &assistant::secret_refs(fields))
         .await
     {

@@ -4,10 +4,13 @@
 pub mod assistant_versions;
 pub mod assistants;
 pub mod canary_deploys;
+pub mod chat;
+pub mod conversations;
 pub mod health;
 pub mod integration_secrets;
 pub mod integrations;
 pub mod mcp_servers;
+pub mod models;
 
 use crate::auth::require_api_key;
 use crate::error::ApiError;
@@ -28,9 +31,12 @@ pub fn router(state: AppState) -> Router {
         .merge(assistants::routes())
         .merge(assistant_versions::routes())
         .merge(canary_deploys::routes())
+        .merge(chat::routes())
+        .merge(conversations::routes())
         .merge(integration_secrets::routes())
         .merge(integrations::routes())
         .merge(mcp_servers::routes())
+        .merge(models::routes())
         .method_not_allowed_fallback(method_not_allowed)
         .layer(from_fn_with_state(state.clone(), idempotent_post))
         .layer(from_fn_with_state(state.clone(), require_api_key));

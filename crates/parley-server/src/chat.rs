@@ -1,0 +1,911 @@
+//! The conversation engine: one chat turn, from the request to the stored messages.
+//!
+//! A turn has two phases:
+//!
+//! 1. [`prepare`] — everything that can be refused with a 4xx, before a model is asked: the
+//!    assistant (404), the conversation (created on first use; `ai_disabled` → 400; one that
+//!    another assistant started → 400), the version that serves it (chosen once, when the
+//!    conversation starts, by the canary rules — sticky), its dynamic variables (resolved
+//!    once at the start: the assistant's defaults overridden by the
+//!    `dynamic_variables_webhook_url` answer, plus system variables), and its models.
+//! 2. [`run`] — the model loop: the system prompt is the version's `instructions` rendered
+//!    with the variables; the history is the stored conversation, oldest turns dropped when it
+//!    would not fit the model's context (counted in the trace); the model is asked, and asked
+//!    again after tool calls, up to [`LlmSettings::max_tool_rounds`] rounds and within
+//!    [`LlmSettings::turn_deadline_ms`]. When the primary model fails before it produced any
+//!    text, the `fallback_config` model answers instead.
+//!
+//! Only a completed turn is written: the user's message, any tool calls and results, and the
+//! answer are appended in one transaction (with the conversation itself when the turn starts
+//! it). A failed or cancelled turn (upstream error, deadline, client gone) leaves the
+//! conversation exactly as it was, so the next chat works.
+//!
+//! The answer's trace — model, version, token counts, timings, dropped history, fallback —
+//! is stored as the assistant message's `metadata` (readable with
+//! `GET /v2/ai/conversations/{id}/messages`) and logged.
+//!
+//! [`LlmSettings::max_tool_rounds`]: crate::settings::LlmSettings::max_tool_rounds
+//! [`LlmSettings::turn_deadline_ms`]: crate::settings::LlmSettings::turn_deadline_ms
+
+use crate::error::{ApiError, ApiResult};
+use crate::llm::{ModelPlan, ResolvedModel};
+use crate::state::AppState;
+use parley_core::canary::{self, RoutingContext};
+use parley_core::conversation::{
+    self as conv, MessageRole, StoredToolCall, META_AI_DISABLED, META_ASSISTANT_ID,
+    META_ASSISTANT_VERSION_ID, META_CHANNEL,
+};
+use parley_core::ids::{AssistantId, OrgId, VersionId};
+use parley_core::validation::{FieldError, ValidationErrors};
+use parley_core::variables::{self, SystemFacts, VariableContext};
+use parley_llm::{ChatEvent, ChatMessage, ChatOutcome, ChatRequest, LlmError, Role, ToolCall};
+use parley_store::{AssistantRecord, MessageRecord, NewConversation, NewMessage};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// The channel of conversations started by `POST /ai/assistants/{id}/chat`.
+pub const WEB_CHAT: &str = "web_chat";
+/// Most stored messages a turn loads as history (older ones are never sent to the model).
+pub const MAX_HISTORY_MESSAGES: u32 = 400;
+/// Default timeout of the dynamic-variables webhook, in milliseconds.
+pub const DEFAULT_WEBHOOK_TIMEOUT_MS: u64 = 1500;
+/// Tokens reserved per message for the chat template's markup.
+const TOKENS_PER_MESSAGE: usize = 8;
+/// Longest accepted user message, in bytes.
+pub const MAX_CONTENT_BYTES: usize = 100_000;
+
+/// A parsed `POST /ai/assistants/{id}/chat` body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatInput {
+    /// The user's text.
+    pub content: String,
+    /// The conversation it belongs to.
+    pub conversation_id: String,
+    /// The user's display name.
+    pub name: Option<String>,
+    /// Whether the answer is streamed as server-sent events.
+    pub stream: bool,
+}
+
+/// Parses and validates a chat body: `content` (non-blank string), `conversation_id` (1–200
+/// visible characters), optional `name` (string) and `stream` (boolean).
+pub fn parse_input(body: Value) -> ApiResult<ChatInput> {
+    let Value::Object(mut map) = body else {
+        return Err(ApiError::MalformedBody {
+            detail: "The request body must be a JSON object".into(),
+            pointer: None,
+        });
+    };
+    let mut errors = Vec::new();
+    let content = match map.remove("content") {
+        Some(Value::String(text)) if text.trim().is_empty() => {
+            // Telnyx answers an empty message with 400, not a validation 422.
+            return Err(ApiError::MalformedBody {
+                detail: "content must not be empty".into(),
+                pointer: Some("/content".into()),
+            });
+        }
+        Some(Value::String(text)) if text.len() > MAX_CONTENT_BYTES => {
+            errors.push(FieldError::invalid(
+                "/content",
+                format!("must be at most {MAX_CONTENT_BYTES} bytes"),
+            ));
+            String::new()
+        }
+        Some(Value::String(text)) => text,
+        None | Some(Value::Null) => {
+            errors.push(FieldError::invalid("/content", "is required"));
+            String::new()
+        }
+        Some(_) => {
+            errors.push(FieldError::invalid("/content", "must be a string"));
+            String::new()
+        }
+    };
+    let conversation_id = match map.remove("conversation_id") {
+        Some(Value::String(id)) if conv::valid_conversation_id(&id) => id,
+        Some(Value::String(_)) => {
+            errors.push(FieldError::invalid(
+                "/conversation_id",
+                "must be 1 to 200 visible characters without spaces or slashes",
+            ));
+            String::new()
+        }
+        None | Some(Value::Null) => {
+            errors.push(FieldError::invalid("/conversation_id", "is required"));
+            String::new()
+        }
+        Some(_) => {
+            errors.push(FieldError::invalid("/conversation_id", "must be a string"));
+            String::new()
+        }
+    };
+    let name = match map.remove("name") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(name)) => Some(name),
+        Some(_) => {
+            errors.push(FieldError::invalid("/name", "must be a string"));
+            None
+        }
+    };
+    let stream = match map.remove("stream") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(stream)) => stream,
+        Some(_) => {
+            errors.push(FieldError::invalid("/stream", "must be a boolean"));
+            false
+        }
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(ValidationErrors(errors)));
+    }
+    Ok(ChatInput {
+        content,
+        conversation_id,
+        name,
+        stream,
+    })
+}
+
+/// A turn ready to run: the conversation, its version, variables and models resolved.
+pub struct PreparedTurn {
+    org: OrgId,
+    conversation_id: String,
+    /// Set when this turn starts the conversation: what it is created with.
+    start: Option<NewConversation>,
+    /// Metadata to write on an existing conversation (one created through the API that this
+    /// turn binds to the assistant).
+    bind: BTreeMap<String, Option<String>>,
+    version_id: VersionId,
+    config: Map<String, Value>,
+    variables: BTreeMap<String, String>,
+    history: Vec<MessageRecord>,
+    input: ChatInput,
+    plan: ModelPlan,
+    _lock: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl std::fmt::Debug for PreparedTurn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedTurn")
+            .field("conversation_id", &self.conversation_id)
+            .field("version_id", &self.version_id)
+            .field("starts", &self.start.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a completed turn produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TurnOutcome {
+    /// The answer.
+    pub content: String,
+    /// The conversation.
+    pub conversation_id: String,
+    /// The trace stored on the answer's metadata.
+    pub trace: Map<String, Value>,
+}
+
+/// Phase one: resolves everything a turn needs, refusing with a 4xx what cannot run. Holds
+/// the conversation's lock until the turn ends.
+pub async fn prepare(
+    state: &AppState,
+    org: &OrgId,
+    assistant_id: &str,
+    input: ChatInput,
+) -> ApiResult<PreparedTurn> {
+    let assistant = state
+        .store
+        .get_assistant(org, &AssistantId::from_string(assistant_id))
+        .await?
+        .ok_or_else(|| ApiError::assistant_not_found(assistant_id))?;
+    let lock = state
+        .conversation_locks
+        .lock(org, &input.conversation_id)
+        .await;
+    let existing = state
+        .store
+        .conversation_history(org, &input.conversation_id, MAX_HISTORY_MESSAGES)
+        .await?;
+    let (start, bind, version, variables, history) = match existing {
+        Some((conversation, history)) => {
+            if conversation
+                .metadata
+                .get(META_AI_DISABLED)
+                .map(String::as_str)
+                == Some("true")
+            {
+                return Err(ApiError::Refused {
+                    detail: format!(
+                        "AI replies are disabled for conversation {} (metadata ai_disabled); \
+                         set it to false to resume",
+                        conversation.id
+                    ),
+                    pointer: Some("/conversation_id".into()),
+                });
+            }
+            match conversation.metadata.get(META_ASSISTANT_ID) {
+                Some(owner) if owner != assistant_id => {
+                    return Err(ApiError::Refused {
+                        detail: format!(
+                            "conversation {} belongs to assistant {owner}",
+                            conversation.id
+                        ),
+                        pointer: Some("/conversation_id".into()),
+                    })
+                }
+                Some(_) => {
+                    let version = match conversation.metadata.get(META_ASSISTANT_VERSION_ID) {
+                        Some(id) => stored_version(state, org, &assistant, id).await?,
+                        None => assistant.clone(),
+                    };
+                    (
+                        None,
+                        BTreeMap::new(),
+                        version,
+                        conversation.variables,
+                        history,
+                    )
+                }
+                None => {
+                    // Created through POST /ai/conversations: this turn binds it.
+                    let mut metadata = conversation.metadata.clone();
+                    let version = route_version(state, org, &assistant, &input, &metadata).await?;
+                    let (variables, extra) = start_variables(
+                        state,
+                        &assistant,
+                        &version,
+                        &input.conversation_id,
+                        channel_of(&metadata),
+                    )
+                    .await;
+                    let mut bind = BTreeMap::new();
+                    for (key, value) in extra {
+                        metadata.entry(key.clone()).or_insert_with(|| {
+                            bind.insert(key, Some(value.clone()));
+                            value
+                        });
+                    }
+                    bind.insert(META_ASSISTANT_ID.into(), Some(assistant_id.to_owned()));
+                    bind.insert(
+                        META_ASSISTANT_VERSION_ID.into(),
+                        Some(version.version.id.as_str().to_owned()),
+                    );
+                    if !metadata.contains_key(META_CHANNEL) {
+                        bind.insert(META_CHANNEL.into(), Some(WEB_CHAT.into()));
+                    }
+                    let variables = if conversation.variables.is_empty() {
+                        variables
+                    } else {
+                        conversation.variables
+                    };
+                    (None, bind, version, variables, history)
+                }
+            }
+        }
+        None => {
+            let mut metadata = BTreeMap::new();
+            metadata.insert(META_CHANNEL.to_owned(), WEB_CHAT.to_owned());
+            let version = route_version(state, org, &assistant, &input, &metadata).await?;
+            let (variables, extra) = start_variables(
+                state,
+                &assistant,
+                &version,
+                &input.conversation_id,
+                WEB_CHAT,
+            )
+            .await;
+            for (key, value) in extra {
+                metadata.entry(key).or_insert(value);
+            }
+            metadata.insert(META_ASSISTANT_ID.to_owned(), assistant_id.to_owned());
+            metadata.insert(
+                META_ASSISTANT_VERSION_ID.to_owned(),
+                version.version.id.as_str().to_owned(),
+            );
+            let start = NewConversation {
+                name: None,
+                metadata,
+                variables: variables.clone(),
+            };
+            (Some(start), BTreeMap::new(), version, variables, Vec::new())
+        }
+    };
+    let config = version.version.config.as_map().clone();
+    let plan = state.llm.plan(state, org, &config).await?;
+    Ok(PreparedTurn {
+        org: org.clone(),
+        conversation_id: input.conversation_id.clone(),
+        start,
+        bind,
+        version_id: version.version.id.clone(),
+        config,
+        variables,
+        history,
+        input,
+        plan,
+        _lock: lock,
+    })
+}
+
+fn channel_of(metadata: &BTreeMap<String, String>) -> &str {
+    metadata
+        .get(META_CHANNEL)
+        .map(String::as_str)
+        .unwrap_or(WEB_CHAT)
+}
+
+/// The version a conversation was started on; the main version when that one was deleted
+/// since (logged).
+async fn stored_version(
+    state: &AppState,
+    org: &OrgId,
+    assistant: &AssistantRecord,
+    version_id: &str,
+) -> ApiResult<AssistantRecord> {
+    if version_id == assistant.version.id.as_str() {
+        return Ok(assistant.clone());
+    }
+    match state
+        .store
+        .get_version(org, &assistant.id, &VersionId::from_string(version_id))
+        .await?
+    {
+        Some(version) => Ok(version),
+        None => {
+            tracing::warn!(
+                assistant = %assistant.id,
+                version = version_id,
+                "the conversation's version no longer exists; serving the main version"
+            );
+            Ok(assistant.clone())
+        }
+    }
+}
+
+/// The version a new conversation is served by: the canary rules' choice (sticky per end user
+/// or conversation), else main.
+async fn route_version(
+    state: &AppState,
+    org: &OrgId,
+    assistant: &AssistantRecord,
+    input: &ChatInput,
+    metadata: &BTreeMap<String, String>,
+) -> ApiResult<AssistantRecord> {
+    let rules = state
+        .store
+        .get_canary(org, &assistant.id)
+        .await?
+        .flatten()
+        .map(|canary| canary.rules);
+    let Some(rules) = rules else {
+        return Ok(assistant.clone());
+    };
+    let context = RoutingContext {
+        conversation_id: input.conversation_id.clone(),
+        telnyx_end_user_target: metadata.get(conv::META_END_USER_TARGET).cloned(),
+        telnyx_agent_target: metadata.get(conv::META_AGENT_TARGET).cloned(),
+        telnyx_conversation_channel: metadata.get(META_CHANNEL).cloned(),
+        metadata: metadata.clone(),
+    };
+    let chosen = canary::route(
+        assistant.id.as_str(),
+        &assistant.version.id,
+        Some(&rules),
+        &context,
+    );
+    stored_version(state, org, assistant, chosen.as_str()).await
+}
+
+/// The variables of a new conversation and the metadata the webhook asked to store on it.
+async fn start_variables(
+    state: &AppState,
+    assistant: &AssistantRecord,
+    version: &AssistantRecord,
+    conversation_id: &str,
+    channel: &str,
+) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+    let config = version.version.config.as_map();
+    let defaults = variables::from_json(config.get("dynamic_variables"));
+    let facts = SystemFacts {
+        channel,
+        conversation_id,
+        assistant_id: assistant.id.as_str(),
+        ..SystemFacts::default()
+    };
+    let (from_webhook, metadata) = match config
+        .get("dynamic_variables_webhook_url")
+        .and_then(Value::as_str)
+        .filter(|url| !url.is_empty())
+    {
+        Some(url) => {
+            let timeout = config
+                .get("dynamic_variables_webhook_timeout_ms")
+                .and_then(Value::as_u64)
+                .unwrap_or(DEFAULT_WEBHOOK_TIMEOUT_MS);
+            fetch_webhook_variables(state, url, Duration::from_millis(timeout), &facts).await
+        }
+        None => (BTreeMap::new(), BTreeMap::new()),
+    };
+    let mut values = variables::merge([&defaults, &from_webhook]);
+    values.extend(variables::system_variables(&facts));
+    (values, metadata)
+}
+
+/// Calls the dynamic-variables webhook (`assistant.initialization`). Any failure — refused
+/// address, timeout, non-2xx, a body without `dynamic_variables` — is logged and yields no
+/// values: the conversation proceeds with the defaults.
+async fn fetch_webhook_variables(
+    state: &AppState,
+    url: &str,
+    timeout: Duration,
+    facts: &SystemFacts<'_>,
+) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+    let empty = || (BTreeMap::new(), BTreeMap::new());
+    if let Err(e) = state.outbound.check_url(url) {
+        tracing::warn!(error = %e, "dynamic variables webhook refused; using defaults");
+        return empty();
+    }
+    let body = json!({"data": {
+        "record_type": "event",
+        "id": uuid::Uuid::new_v4().to_string(),
+        "event_type": "assistant.initialization",
+        "occurred_at": parley_core::clock::format_timestamp(&state.clock.now()),
+        "payload": {
+            "telnyx_conversation_channel": facts.channel,
+            "telnyx_agent_target": facts.agent_target,
+            "telnyx_end_user_target": facts.end_user_target,
+            "telnyx_end_user_target_verified": false,
+            "call_control_id": facts.call_control_id,
+            "assistant_id": facts.assistant_id,
+            "conversation_id": facts.conversation_id,
+            "telnyx_conversation_id": facts.conversation_id,
+        }
+    }});
+    let started = Instant::now();
+    let call = async {
+        let response = state
+            .outbound
+            .client()
+            .post(url)
+            .json(&body)
+            .send()
+            .await?
+            .error_for_status()?;
+        response.json::<Value>().await
+    };
+    let answer = match tokio::time::timeout(timeout, call).await {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "dynamic variables webhook failed; using defaults");
+            return empty();
+        }
+        Err(_) => {
+            tracing::warn!(
+                timeout_ms = timeout.as_millis() as u64,
+                "dynamic variables webhook timed out; using defaults"
+            );
+            return empty();
+        }
+    };
+    let values = variables::from_json(answer.get("dynamic_variables"));
+    let metadata = variables::from_json(answer.get("conversation").and_then(|c| c.get("metadata")))
+        .into_iter()
+        .filter(|(key, _)| !is_reserved_metadata(key))
+        .collect();
+    tracing::debug!(
+        variables = values.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "dynamic variables webhook answered"
+    );
+    (values, metadata)
+}
+
+fn is_reserved_metadata(key: &str) -> bool {
+    matches!(
+        key,
+        META_ASSISTANT_ID
+            | META_ASSISTANT_VERSION_ID
+            | META_CHANNEL
+            | META_AI_DISABLED
+            | conv::META_AGENT_TARGET
+            | conv::META_END_USER_TARGET
+            | conv::META_CALL_CONTROL_ID
+    )
+}
+
+/// A stored message as the model sees it.
+fn to_chat_message(record: &MessageRecord) -> ChatMessage {
+    let role = match record.role {
+        MessageRole::User => Role::User,
+        MessageRole::Assistant => Role::Assistant,
+        MessageRole::Tool => Role::Tool,
+        MessageRole::System => Role::System,
+    };
+    ChatMessage {
+        role,
+        content: record.text.clone(),
+        tool_calls: record
+            .tool_calls
+            .iter()
+            .map(|c| ToolCall {
+                id: c.id.clone(),
+                name: c.name.clone(),
+                arguments: c.arguments.clone(),
+            })
+            .collect(),
+        tool_call_id: record.tool_call_id.clone(),
+        name: record.name.clone(),
+    }
+}
+
+/// Drops the oldest turns of `history` (a turn starts at a user message) until the system
+/// prompt, the history and the new message fit `budget` tokens; returns how many messages were
+/// dropped. Tool messages never lose the assistant message that called them.
+fn fit_history(
+    history: &mut Vec<ChatMessage>,
+    fixed_tokens: usize,
+    budget: usize,
+    count: impl Fn(&ChatMessage) -> usize,
+) -> usize {
+    let sizes: Vec<usize> = history.iter().map(&count).collect();
+    let mut total: usize = fixed_tokens + sizes.iter().sum::<usize>();
+    let mut cut = 0;
+    while total > budget && cut < history.len() {
+        // Drop through the end of the oldest turn: up to the next user message.
+        let mut end = cut + 1;
+        while end < history.len() && history[end].role != Role::User {
+            end += 1;
+        }
+        total -= sizes[cut..end].iter().sum::<usize>();
+        cut = end;
+    }
+    history.drain(..cut);
+    cut
+}
+
+/// Phase two: runs the model loop and stores the turn. Text deltas of the answer go to
+/// `deltas` as they are generated (a closed receiver cancels the turn).
+pub async fn run(
+    state: &AppState,
+    turn: PreparedTurn,
+    deltas: Option<mpsc::Sender<String>>,
+) -> ApiResult<TurnOutcome> {
+    let settings = &state.settings.llm;
+    let deadline = Duration::from_millis(settings.turn_deadline_ms);
+    let started = Instant::now();
+    let now = state.clock.now();
+    let context = VariableContext {
+        values: &turn.variables,
+        now,
+    };
+    let instructions = turn
+        .config
+        .get("instructions")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let system = variables::render(instructions, &context);
+    let mut user = ChatMessage::user(turn.input.content.clone());
+    user.name = turn.input.name.clone();
+    let mut history: Vec<ChatMessage> = turn.history.iter().map(to_chat_message).collect();
+
+    let primary = &turn.plan.primary;
+    let max_output = settings
+        .max_output_tokens
+        .min(primary.context_tokens / 2)
+        .max(1);
+    let count = |m: &ChatMessage| {
+        primary.provider.count_tokens(&m.content)
+            + m.tool_calls
+                .iter()
+                .map(|c| primary.provider.count_tokens(&c.arguments) + 4)
+                .sum::<usize>()
+            + TOKENS_PER_MESSAGE
+    };
+    let fixed = count(&ChatMessage::system(system.clone())) + count(&user);
+    let budget = (primary.context_tokens as usize).saturating_sub(max_output as usize);
+    if fixed > budget {
+        return Err(ApiError::Validation(ValidationErrors::one(
+            FieldError::invalid(
+                "/content",
+                format!(
+                    "the instructions and this message take about {fixed} tokens; the model \
+                     {} has room for {budget} (context {} minus {max_output} for the answer)",
+                    primary.label, primary.context_tokens
+                ),
+            ),
+        )));
+    }
+    let dropped = fit_history(&mut history, fixed, budget, count);
+    if dropped > 0 {
+        tracing::info!(
+            conversation = %turn.conversation_id,
+            dropped,
+            "history trimmed to fit the model's context"
+        );
+    }
+    let mut messages = Vec::with_capacity(history.len() + 2);
+    if !system.is_empty() {
+        messages.push(ChatMessage::system(system));
+    }
+    messages.extend(history);
+    messages.push(user.clone());
+
+    let extra_metadata = Value::Object(
+        turn.variables
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect(),
+    );
+    let request = |messages: Vec<ChatMessage>, model: &ResolvedModel| ChatRequest {
+        messages,
+        max_tokens: Some(max_output),
+        extra_metadata: model.forward_metadata.then(|| extra_metadata.clone()),
+        ..ChatRequest::default()
+    };
+
+    let mut appended: Vec<NewMessage> = Vec::new();
+    let mut rounds = 0u32;
+    let mut fallback_used = false;
+    let mut model_used = primary.label.clone();
+    let mut usage = (0u32, 0u32);
+    let mut first_token: Option<Duration> = None;
+    let loop_result = tokio::time::timeout(deadline, async {
+        rounds += 1;
+        let (outcome, used_fallback) = ask(
+            &turn.plan,
+            |model| request(messages.clone(), model),
+            deltas.as_ref(),
+            started,
+            &mut first_token,
+        )
+        .await?;
+        fallback_used |= used_fallback;
+        if used_fallback {
+            if let Some(fallback) = &turn.plan.fallback {
+                model_used = fallback.label.clone();
+            }
+        }
+        usage.0 += outcome.usage.prompt_tokens;
+        usage.1 += outcome.usage.completion_tokens;
+        Ok::<ChatOutcome, LlmError>(outcome)
+    })
+    .await;
+    let outcome = match loop_result {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(e)) => return Err(ApiError::Llm(e)),
+        Err(_) => return Err(ApiError::Llm(LlmError::Timeout)),
+    };
+    let content = outcome.message.content.trim().to_owned();
+
+    let mut trace = Map::new();
+    trace.insert("model".into(), json!(model_used));
+    trace.insert(
+        "assistant_version_id".into(),
+        json!(turn.version_id.as_str()),
+    );
+    trace.insert("prompt_tokens".into(), json!(usage.0));
+    trace.insert("completion_tokens".into(), json!(usage.1));
+    trace.insert(
+        "latency_ms".into(),
+        json!(started.elapsed().as_millis() as u64),
+    );
+    if let Some(first) = first_token {
+        trace.insert(
+            "time_to_first_token_ms".into(),
+            json!(first.as_millis() as u64),
+        );
+    }
+    trace.insert(
+        "finish_reason".into(),
+        json!(outcome.finish_reason.as_str()),
+    );
+    trace.insert("llm_rounds".into(), json!(rounds));
+    trace.insert("history_dropped_messages".into(), json!(dropped));
+    trace.insert("fallback_used".into(), json!(fallback_used));
+
+    let mut user_message = NewMessage::new(MessageRole::User, turn.input.content.clone());
+    user_message.name = turn.input.name.clone();
+    user_message.sent_at = Some(now);
+    let mut answer = NewMessage::new(MessageRole::Assistant, content.clone());
+    answer.metadata = trace.clone();
+    let mut to_store = vec![user_message];
+    to_store.append(&mut appended);
+    to_store.push(answer);
+
+    if !turn.bind.is_empty() {
+        state
+            .store
+            .update_conversation_metadata(&turn.org, &turn.conversation_id, &turn.bind)
+            .await?;
+    }
+    let stored = state
+        .store
+        .append_messages(
+            &turn.org,
+            &turn.conversation_id,
+            turn.start.as_ref(),
+            &to_store,
+            state.clock.now(),
+        )
+        .await?;
+    if stored.is_none() {
+        // Deleted between prepare and now: the turn has nowhere to go.
+        return Err(ApiError::NotFound {
+            resource: "Conversation",
+            id: turn.conversation_id.clone(),
+            pointer: "/conversation_id",
+        });
+    }
+    tracing::info!(
+        conversation = %turn.conversation_id,
+        model = %model_used,
+        version = %turn.version_id,
+        prompt_tokens = usage.0,
+        completion_tokens = usage.1,
+        latency_ms = started.elapsed().as_millis() as u64,
+        fallback_used,
+        "chat turn"
+    );
+    Ok(TurnOutcome {
+        content,
+        conversation_id: turn.conversation_id,
+        trace,
+    })
+}
+
+/// Asks the primary model; when it fails before any text reached the caller and a fallback
+/// exists, asks the fallback. Returns the outcome and whether the fallback answered.
+async fn ask(
+    plan: &ModelPlan,
+    request: impl Fn(&ResolvedModel) -> ChatRequest,
+    deltas: Option<&mpsc::Sender<String>>,
+    started: Instant,
+    first_token: &mut Option<Duration>,
+) -> Result<(ChatOutcome, bool), LlmError> {
+    let mut streamed = false;
+    match complete(
+        &plan.primary,
+        request(&plan.primary),
+        deltas,
+        &mut streamed,
+        started,
+        first_token,
+    )
+    .await
+    {
+        Ok(outcome) => Ok((outcome, false)),
+        Err(LlmError::Cancelled) => Err(LlmError::Cancelled),
+        Err(e) => match &plan.fallback {
+            Some(fallback) if !streamed => {
+                tracing::warn!(
+                    error = %e,
+                    primary = %plan.primary.label,
+                    fallback = %fallback.label,
+                    "primary model failed; asking the fallback"
+                );
+                let outcome = complete(
+                    fallback,
+                    request(fallback),
+                    deltas,
+                    &mut streamed,
+                    started,
+                    first_token,
+                )
+                .await?;
+                Ok((outcome, true))
+            }
+            _ => Err(e),
+        },
+    }
+}
+
+/// One completion, forwarding its text deltas.
+async fn complete(
+    model: &ResolvedModel,
+    request: ChatRequest,
+    deltas: Option<&mpsc::Sender<String>>,
+    streamed: &mut bool,
+    started: Instant,
+    first_token: &mut Option<Duration>,
+) -> Result<ChatOutcome, LlmError> {
+    let (sender, mut receiver) = mpsc::channel(64);
+    let forward = async {
+        let mut cancelled = false;
+        while let Some(event) = receiver.recv().await {
+            if let ChatEvent::ContentDelta(text) = event {
+                if text.is_empty() {
+                    continue;
+                }
+                first_token.get_or_insert_with(|| started.elapsed());
+                *streamed = true;
+                if let Some(deltas) = deltas {
+                    if deltas.send(text).await.is_err() {
+                        cancelled = true;
+                        break;
+                    }
+                }
+            }
+        }
+        cancelled
+    };
+    let (outcome, cancelled) = tokio::join!(model.provider.complete(request, sender), forward);
+    if cancelled {
+        return Err(LlmError::Cancelled);
+    }
+    outcome
+}
+
+/// The tool calls of a stored answer (kept for the tool loop).
+pub fn stored_calls(calls: &[ToolCall]) -> Vec<StoredToolCall> {
+    calls
+        .iter()
+        .map(|c| StoredToolCall {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            arguments: c.arguments.clone(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(m: &ChatMessage) -> usize {
+        m.content.split_whitespace().count()
+    }
+
+    #[test]
+    fn history_drops_whole_oldest_turns() {
+        let mut history = vec![
+            ChatMessage::user("one two"),
+            ChatMessage::assistant("three four"),
+            ChatMessage::user("five"),
+            ChatMessage::assistant("six"),
+        ];
+        // 6 words of history + 2 fixed; budget 5 → the first turn (4 words) goes.
+        let dropped = fit_history(&mut history, 2, 5, words);
+        assert_eq!(dropped, 2);
+        assert_eq!(history[0].content, "five");
+        let mut all_fit = vec![ChatMessage::user("a")];
+        assert_eq!(fit_history(&mut all_fit, 0, 10, words), 0);
+        let mut nothing_fits = vec![ChatMessage::user("a b c"), ChatMessage::assistant("d")];
+        assert_eq!(fit_history(&mut nothing_fits, 5, 5, words), 2);
+        assert!(nothing_fits.is_empty());
+    }
+
+    #[test]
+    fn input_validation() {
+        assert!(matches!(
+            parse_input(json!({"content": " ", "conversation_id": "c1"})),
+            Err(ApiError::MalformedBody { .. })
+        ));
+        let ok = parse_input(json!({"content": "hi", "conversation_id": "c1"})).unwrap();
+        assert!(!ok.stream);
+        for (body, pointer) in [
+            (json!({"conversation_id": "c1"}), "/content"),
+            (json!({"content": 3, "conversation_id": "c1"}), "/content"),
+            (json!({"content": "hi"}), "/conversation_id"),
+            (
+                json!({"content": "hi", "conversation_id": "a b"}),
+                "/conversation_id",
+            ),
+            (
+                json!({"content": "hi", "conversation_id": "c", "stream": "yes"}),
+                "/stream",
+            ),
+            (
+                json!({"content": "hi", "conversation_id": "c", "name": 1}),
+                "/name",
+            ),
+        ] {
+            match parse_input(body) {
+                Err(ApiError::Validation(errors)) => assert_eq!(errors.0[0].pointer, pointer),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+}
