@@ -11,6 +11,10 @@ Environment:
   through (default ``postgres://postgres@127.0.0.1:5432/postgres``). A fresh database is
   created for the session and dropped at the end. If PostgreSQL is unreachable the postgres
   tests FAIL (they are never skipped).
+
+Every ``parley`` process the suite runs is answered, for every model, by one in-process
+OpenAI-compatible stub (:mod:`llm_stub`, ``PARLEY_LLM_BASE_URL``); no server downloads or
+loads the embedded model (``PARLEY_PULL_MODELS=false``, ``PARLEY_EMBEDDED_MODEL=false``).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import pytest
 import pytest_asyncio
 import telnyx
 
+from llm_stub import LlmStub
 from sdk_support import DEFAULT_MODEL, REQUEST_TIMEOUT_SECS, raw_http
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -61,15 +66,32 @@ for _name in (
     os.environ.pop(_name, None)
 
 
+_llm_stub: Optional[LlmStub] = None
+_llm_stub_lock = threading.Lock()
+
+
+def llm_stub_instance() -> LlmStub:
+    """The session's LLM stub, started on first use (the ``llm_stub`` fixture stops it)."""
+    global _llm_stub
+    with _llm_stub_lock:
+        if _llm_stub is None:
+            _llm_stub = LlmStub()
+        return _llm_stub
+
+
 def _child_env(extra: dict[str, str]) -> dict[str, str]:
     """The environment of a parley process: ours minus any PARLEY_* setting of the caller's
-    shell (so e.g. a stray PARLEY_DATABASE_URL cannot redirect the sqlite server), plus
-    ``extra``."""
+    shell (so e.g. a stray PARLEY_DATABASE_URL cannot redirect the sqlite server), plus the
+    suite's settings (default model, the LLM stub as the catch-all upstream, no embedded
+    model), plus ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
     env.setdefault("RUST_BACKTRACE", "1")
     env["PARLEY_LOG"] = "warn"
     env["NO_COLOR"] = "1"
     env["PARLEY_DEFAULT_MODEL"] = DEFAULT_MODEL
+    env["PARLEY_LLM_BASE_URL"] = llm_stub_instance().base_url
+    env["PARLEY_PULL_MODELS"] = "false"
+    env["PARLEY_EMBEDDED_MODEL"] = "false"
     env.update(extra)
     return env
 
@@ -273,6 +295,32 @@ def postgres_database() -> Iterator[str]:
         _psql(f'drop database if exists "{name}" with (force)')
 
 
+# --- The LLM stub -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def llm_stub() -> Iterator[LlmStub]:
+    """The OpenAI-compatible stub every server's models are served by, for the session."""
+    global _llm_stub
+    stub = llm_stub_instance()
+    try:
+        yield stub
+    finally:
+        with _llm_stub_lock:
+            _llm_stub = None
+        stub.stop()
+
+
+@pytest.fixture
+def llm(llm_stub: LlmStub) -> Iterator[LlmStub]:
+    """The LLM stub for one test: scripts the test left unused are dropped afterwards."""
+    llm_stub.reset()
+    try:
+        yield llm_stub
+    finally:
+        llm_stub.reset()
+
+
 # --- Servers ----------------------------------------------------------------------------
 
 
@@ -290,7 +338,7 @@ def _backend_database(request: pytest.FixtureRequest, backend: str) -> Optional[
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def server(request: pytest.FixtureRequest, session_tmp: Path) -> Iterator[ParleyServer]:
+def server(request: pytest.FixtureRequest, session_tmp: Path, llm_stub: LlmStub) -> Iterator[ParleyServer]:
     """One Parley server per backend, for the whole session."""
     backend = request.param
     database_url = _backend_database(request, backend)
@@ -306,7 +354,7 @@ def server(request: pytest.FixtureRequest, session_tmp: Path) -> Iterator[Parley
 
 
 @pytest.fixture(scope="session")
-def small_limit_server(server: ParleyServer, session_tmp: Path) -> Iterator[ParleyServer]:
+def small_limit_server(server: ParleyServer, session_tmp: Path, llm_stub: LlmStub) -> Iterator[ParleyServer]:
     """A second server on the same backend with ``PARLEY_MAX_BODY_BYTES=4096``."""
     srv = start_server(
         server.backend,
@@ -314,6 +362,23 @@ def small_limit_server(server: ParleyServer, session_tmp: Path) -> Iterator[Parl
         server.database_url,
         server.api_key,
         {"PARLEY_MAX_BODY_BYTES": "4096"},
+    )
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(scope="session")
+def slow_llm_server(server: ParleyServer, session_tmp: Path, llm_stub: LlmStub) -> Iterator[ParleyServer]:
+    """A second server on the same backend that gives up on the LLM after 1 s
+    (``PARLEY_LLM_TIMEOUT_MS=1000``), for upstream timeouts."""
+    srv = start_server(
+        server.backend,
+        session_tmp / f"{server.backend}-llm-timeout",
+        server.database_url,
+        server.api_key,
+        {"PARLEY_LLM_TIMEOUT_MS": "1000"},
     )
     try:
         yield srv

@@ -146,40 +146,61 @@ impl Client {
         }
     }
 
+    /// The `Idempotency-Key` a call sends: on POSTs, the one of the options, else a generated
+    /// one when retries are on; none when the client's headers already carry one.
+    fn idempotency_key_for(&self, request: &ApiRequest, max_retries: u32) -> Option<String> {
+        (request.method == Method::POST && !self.inner.headers.contains_key("idempotency-key"))
+            .then(|| match &self.options.idempotency_key {
+                Some(key) => Some(key.clone()),
+                None => (max_retries > 0).then(retry::idempotency_key),
+            })
+            .flatten()
+    }
+
+    /// One attempt of a request, without its timeout.
+    fn attempt(
+        &self,
+        request: &ApiRequest,
+        url: &str,
+        idempotency_key: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let mut headers = self.inner.headers.clone();
+        if let Some(accept) = request.accept {
+            headers.insert(reqwest::header::ACCEPT, HeaderValue::from_static(accept));
+        }
+        let mut builder = self
+            .inner
+            .http
+            .request(request.method.clone(), url)
+            .headers(headers);
+        if let Some(key) = &self.inner.api_key {
+            builder = builder.bearer_auth(key);
+        }
+        if !request.query.is_empty() {
+            builder = builder.query(&request.query);
+        }
+        if let Some(key) = idempotency_key {
+            builder = builder.header("idempotency-key", key);
+        }
+        if let Some(body) = &request.body {
+            builder = builder
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone());
+        }
+        builder
+    }
+
     /// Sends a request, retrying as [`crate::retry`] describes; the body of a 2xx response.
     async fn send(&self, request: ApiRequest) -> Result<Vec<u8>> {
         let url = format!("{}/{}", self.inner.base_url, request.path);
         let max_retries = self.max_retries();
         let timeout = self.timeout();
-        let idempotency_key = (request.method == Method::POST
-            && !self.inner.headers.contains_key("idempotency-key"))
-        .then(|| match &self.options.idempotency_key {
-            Some(key) => Some(key.clone()),
-            None => (max_retries > 0).then(retry::idempotency_key),
-        })
-        .flatten();
+        let idempotency_key = self.idempotency_key_for(&request, max_retries);
         let mut retries_taken = 0;
         loop {
-            let mut builder = self
-                .inner
-                .http
-                .request(request.method.clone(), &url)
-                .headers(self.inner.headers.clone())
+            let builder = self
+                .attempt(&request, &url, idempotency_key.as_deref())
                 .timeout(timeout);
-            if let Some(key) = &self.inner.api_key {
-                builder = builder.bearer_auth(key);
-            }
-            if !request.query.is_empty() {
-                builder = builder.query(&request.query);
-            }
-            if let Some(key) = &idempotency_key {
-                builder = builder.header("idempotency-key", key);
-            }
-            if let Some(body) = &request.body {
-                builder = builder
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .body(body.clone());
-            }
             let can_retry = retries_taken < max_retries;
             let failure = match builder.send().await {
                 Ok(response) => {
@@ -201,14 +222,83 @@ impl Client {
                 Err(e) if can_retry && retryable(&e) => None,
                 Err(e) => return Err(transport_error(e)),
             };
-            let wait = retry::delay(
-                self.inner.backoff,
-                retries_taken,
-                failure,
-                retry::random_unit(),
-            );
-            tokio::time::sleep(wait).await;
+            self.wait_before_retry(retries_taken, failure).await;
             retries_taken += 1;
+        }
+    }
+
+    /// Sends a request whose 2xx body is read as it arrives (server-sent events). Retries as
+    /// [`Client::send`] does until a 2xx status arrives, and never after: the timeout bounds
+    /// the wait for the status line, then each wait for the next chunk of the body.
+    pub(crate) async fn send_streaming(&self, request: ApiRequest) -> Result<BodyStream> {
+        let url = format!("{}/{}", self.inner.base_url, request.path);
+        let max_retries = self.max_retries();
+        let timeout = self.timeout();
+        let idempotency_key = self.idempotency_key_for(&request, max_retries);
+        let mut retries_taken = 0;
+        loop {
+            let builder = self.attempt(&request, &url, idempotency_key.as_deref());
+            let can_retry = retries_taken < max_retries;
+            let failure = match tokio::time::timeout(timeout, builder.send()).await {
+                Ok(Ok(response)) if response.status().is_success() => {
+                    return Ok(BodyStream {
+                        response,
+                        idle_timeout: timeout,
+                    })
+                }
+                Ok(Ok(response)) => {
+                    let status = response.status();
+                    let headers = response.headers().clone();
+                    match tokio::time::timeout(timeout, response.bytes()).await {
+                        Ok(Ok(body)) => {
+                            let error = api_error(status.as_u16(), &body);
+                            if !can_retry || !retry::should_retry(status.as_u16(), &headers) {
+                                return Err(error);
+                            }
+                            retry::retry_after(&headers, SystemTime::now())
+                        }
+                        Ok(Err(e)) if can_retry && retryable(&e) => None,
+                        Ok(Err(e)) => return Err(transport_error(e)),
+                        Err(_) if can_retry => None,
+                        Err(_) => return Err(Error::Timeout),
+                    }
+                }
+                Ok(Err(e)) if can_retry && retryable(&e) => None,
+                Ok(Err(e)) => return Err(transport_error(e)),
+                Err(_) if can_retry => None,
+                Err(_) => return Err(Error::Timeout),
+            };
+            self.wait_before_retry(retries_taken, failure).await;
+            retries_taken += 1;
+        }
+    }
+
+    /// Sleeps before retry number `retries_taken + 1`; `asked` is what the server asked for.
+    async fn wait_before_retry(&self, retries_taken: u32, asked: Option<Duration>) {
+        let wait = retry::delay(
+            self.inner.backoff,
+            retries_taken,
+            asked,
+            retry::random_unit(),
+        );
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// The body of a 2xx response, read chunk by chunk.
+pub(crate) struct BodyStream {
+    response: reqwest::Response,
+    idle_timeout: Duration,
+}
+
+impl BodyStream {
+    /// The next chunk of the body; `None` at its end. Waiting longer than the timeout for a
+    /// chunk is an [`Error::Timeout`].
+    pub(crate) async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>> {
+        match tokio::time::timeout(self.idle_timeout, self.response.chunk()).await {
+            Ok(Ok(chunk)) => Ok(chunk.map(|c| c.to_vec())),
+            Ok(Err(e)) => Err(transport_error(e)),
+            Err(_) => Err(Error::Timeout),
         }
     }
 }
@@ -429,6 +519,7 @@ pub(crate) struct ApiRequest {
     path: String,
     query: Vec<(String, String)>,
     body: Option<Vec<u8>>,
+    accept: Option<&'static str>,
 }
 
 impl ApiRequest {
@@ -439,6 +530,7 @@ impl ApiRequest {
             path,
             query: Vec::new(),
             body: None,
+            accept: None,
         }
     }
 
@@ -469,6 +561,18 @@ impl ApiRequest {
         })?;
         self.body = Some(bytes);
         Ok(self)
+    }
+
+    /// Query parameters as name–value pairs, sent in this order (names may repeat).
+    pub(crate) fn pairs(mut self, pairs: impl IntoIterator<Item = (String, String)>) -> Self {
+        self.query.extend(pairs);
+        self
+    }
+
+    /// The `Accept` header, instead of `application/json`.
+    pub(crate) fn accept(mut self, accept: &'static str) -> Self {
+        self.accept = Some(accept);
+        self
     }
 
     /// Query parameters from a struct: unset (`null`) fields are left out, arrays are sent

@@ -26,6 +26,15 @@ pub enum Error {
     /// The call was refused before anything was sent: an empty id, an invalid base URL or
     /// header, a body that cannot be encoded.
     InvalidArgument(String),
+    /// A streamed response failed after the server had answered 2xx: it sent an `error`
+    /// event (with its Telnyx envelope), sent an event that cannot be read, or ended before
+    /// its final event.
+    Stream {
+        /// The envelope of the `error` event, when the server sent one.
+        envelope: Option<ErrorEnvelope>,
+        /// What went wrong, when there is no envelope.
+        message: String,
+    },
 }
 
 /// The result of every SDK call.
@@ -40,10 +49,10 @@ impl Error {
         }
     }
 
-    /// The error envelope of an [`Error::Api`], when the server sent one.
+    /// The error envelope of an [`Error::Api`] or [`Error::Stream`], when the server sent one.
     pub fn envelope(&self) -> Option<&ErrorEnvelope> {
         match self {
-            Error::Api { envelope, .. } => envelope.as_ref(),
+            Error::Api { envelope, .. } | Error::Stream { envelope, .. } => envelope.as_ref(),
             _ => None,
         }
     }
@@ -71,24 +80,16 @@ impl fmt::Display for Error {
                 ..
             } if !envelope.errors.is_empty() => {
                 write!(f, "{status} ")?;
-                for (i, error) in envelope.errors.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str("; ")?;
-                    }
-                    f.write_str(&one_line(&error.title))?;
-                    if let Some(detail) = error.detail.as_deref().filter(|d| !d.is_empty()) {
-                        write!(f, ": {}", one_line(detail))?;
-                    }
-                    if let Some(source) = &error.source {
-                        if let Some(at) = source.pointer.as_deref().filter(|p| !p.is_empty()) {
-                            write!(f, " (at {at})")?;
-                        } else if let Some(parameter) = &source.parameter {
-                            write!(f, " (parameter {parameter})")?;
-                        }
-                    }
-                }
-                Ok(())
+                write_envelope(f, envelope)
             }
+            Error::Stream {
+                envelope: Some(envelope),
+                ..
+            } if !envelope.errors.is_empty() => {
+                f.write_str("stream failed: ")?;
+                write_envelope(f, envelope)
+            }
+            Error::Stream { message, .. } => write!(f, "stream failed: {}", one_line(message)),
             Error::Api { status, body, .. } => {
                 let body = one_line(body.trim());
                 if body.is_empty() {
@@ -112,6 +113,27 @@ impl fmt::Display for Error {
             Error::InvalidArgument(message) => f.write_str(message),
         }
     }
+}
+
+/// Each error's title, detail and source, `; `-separated.
+fn write_envelope(f: &mut fmt::Formatter<'_>, envelope: &ErrorEnvelope) -> fmt::Result {
+    for (i, error) in envelope.errors.iter().enumerate() {
+        if i > 0 {
+            f.write_str("; ")?;
+        }
+        f.write_str(&one_line(&error.title))?;
+        if let Some(detail) = error.detail.as_deref().filter(|d| !d.is_empty()) {
+            write!(f, ": {}", one_line(detail))?;
+        }
+        if let Some(source) = &error.source {
+            if let Some(at) = source.pointer.as_deref().filter(|p| !p.is_empty()) {
+                write!(f, " (at {at})")?;
+            } else if let Some(parameter) = &source.parameter {
+                write!(f, " (parameter {parameter})")?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn one_line(text: &str) -> String {

@@ -44,6 +44,10 @@
 //!   create is not done twice.
 //! - Lists come back one page at a time (`list`, `list_with`) or as a [`futures::Stream`] of
 //!   every item (`list_all`).
+//! - Chat answers come whole ([`resources::ai::assistants::Assistants::chat`]) or as a
+//!   stream of [`ChatEvent`]s parsed from server-sent events
+//!   ([`resources::ai::assistants::Assistants::chat_stream`]); conversations are listed with
+//!   typed PostgREST filters ([`resources::ai::conversations::ConversationListParams`]).
 //! - Request and response bodies are the wire types of [`parley_types`], re-exported as
 //!   [`types`].
 
@@ -54,6 +58,7 @@ mod error;
 mod pagination;
 pub mod resources;
 pub mod retry;
+mod sse;
 
 pub use client::{
     Client, ClientBuilder, RequestOptions, DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT,
@@ -62,3 +67,5 @@ pub use client::{
 pub use error::{Error, Result};
 pub use futures::stream::BoxStream;
 pub use parley_types as types;
+pub use resources::ai::assistants::ChatEvent;
+pub use resources::ai::conversations::new_conversation_id;

@@ -107,7 +107,9 @@ fn run_json(server: &TestServer, example: &str, args: &[&str]) -> Value {
 #[test]
 fn the_examples_work_against_parley() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let server = runtime.block_on(TestServer::spawn(Backend::Sqlite));
+    // With an upstream for every model name: the guide's assistant names the model "model",
+    // which the server refuses unless something serves it.
+    let server = runtime.block_on(TestServer::spawn_with_llm(Backend::Sqlite, vec![]));
 
     let created = run_json(&server, "create_assistant", &[]);
     assert_eq!(created["name"], "name");
@@ -192,4 +194,86 @@ fn the_examples_work_against_parley() {
     let (ok, _, stderr) = run(&server, "create_mcp_server", &[]);
     assert!(!ok && stderr.contains("422"), "{stderr}");
     drop(server);
+}
+
+/// The JSON documents an example printed one after the other, and the text after them.
+fn json_documents(stdout: &str) -> (Vec<Value>, String) {
+    let mut documents = serde_json::Deserializer::from_str(stdout).into_iter::<Value>();
+    let mut values = Vec::new();
+    let mut rest = 0;
+    while let Some(Ok(value)) = documents.next() {
+        values.push(value);
+        rest = documents.byte_offset();
+    }
+    (values, stdout[rest..].trim().to_owned())
+}
+
+#[test]
+fn the_chat_and_conversations_examples_work_against_parley() {
+    use parley_client::types::assistants::AssistantCreateParams;
+    use parley_llm::test_support::Reply;
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = runtime.block_on(TestServer::spawn_with_llm(
+        Backend::Sqlite,
+        vec![
+            Reply::text("Why did the cat sit on the computer?"),
+            Reply::text("To keep an eye on the mouse."),
+        ],
+    ));
+    let assistant = runtime
+        .block_on(
+            server
+                .client
+                .ai()
+                .assistants()
+                .create(&AssistantCreateParams {
+                    name: "Jester".into(),
+                    instructions: "Tell jokes.".into(),
+                    model: Some("scripted/model".into()),
+                    ..Default::default()
+                }),
+        )
+        .unwrap();
+    let conversation = parley_client::new_conversation_id();
+
+    let (ok, stdout, stderr) = run(&server, "chat", &[&assistant.id, &conversation]);
+    assert!(ok, "chat failed: {stderr}");
+    let (documents, streamed) = json_documents(&stdout);
+    assert_eq!(
+        documents,
+        [serde_json::json!({"content": "Why did the cat sit on the computer?"})]
+    );
+    assert_eq!(
+        streamed,
+        format!("To keep an eye on the mouse.\n(conversation {conversation})")
+    );
+
+    let (ok, stdout, stderr) = run(&server, "conversations", &[&assistant.id]);
+    assert!(ok, "conversations failed: {stderr}");
+    let (documents, rest) = json_documents(&stdout);
+    assert_eq!(rest, "");
+    let [listed, messages] = &documents[..] else {
+        panic!("two documents expected: {stdout}");
+    };
+    assert_eq!(listed["data"][0]["id"], conversation.as_str());
+    assert_eq!(listed["data"].as_array().unwrap().len(), 1);
+    let texts: Vec<&str> = messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["Where is my order?", "It ships tomorrow."]);
+    // The imported conversation was deleted again.
+    let all = runtime
+        .block_on(server.client.ai().conversations().list(&Default::default()))
+        .unwrap();
+    assert_eq!(all.data.len(), 1);
+
+    // A missing assistant fails with the status.
+    let (ok, _, stderr) = run(&server, "chat", &["assistant-missing"]);
+    assert!(!ok && stderr.contains("404"), "{stderr}");
+    drop(server);
+    drop(runtime);
 }

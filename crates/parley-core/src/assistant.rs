@@ -50,6 +50,17 @@ impl AssistantConfig {
         self.0
     }
 
+    /// Ids of the shared tools attached to this configuration (`tool_ids`), in order.
+    pub fn tool_ids(&self) -> Vec<String> {
+        self.0
+            .get("tool_ids")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| id.as_str().map(str::to_owned))
+            .collect()
+    }
+
     /// The assistant's name.
     pub fn name(&self) -> &str {
         self.0
@@ -184,6 +195,21 @@ pub struct AssistantUpdate {
 }
 
 impl AssistantUpdate {
+    /// An update that sets only `tool_ids` (attaching or detaching a shared tool) and
+    /// promotes the version it writes.
+    pub fn with_tool_ids(ids: Vec<String>) -> Self {
+        let mut set = Map::new();
+        set.insert(
+            "tool_ids".into(),
+            Value::Array(ids.into_iter().map(Value::String).collect()),
+        );
+        Self {
+            set,
+            promote_to_main: true,
+            ..Self::default()
+        }
+    }
+
     /// The configuration after this update: every field sent replaces the current one
     /// (`tools` replaces the inline tools as a whole), `null` clears a field, every field not
     /// sent stays as it was.
@@ -216,7 +242,7 @@ pub fn parse_create(body: Value, default_model: &str) -> Result<NewAssistant, Va
     contract().validate_assistant_create(&fields)?;
     check_rules(&fields)?;
     let tags = take_tags(&mut fields)?.unwrap_or_default();
-    fields.remove("tool_ids");
+    dedup_tool_ids(&mut fields);
     fields
         .entry("model")
         .or_insert_with(|| Value::String(default_model.to_owned()));
@@ -253,15 +279,10 @@ pub fn parse_update(body: Value) -> Result<AssistantUpdate, ValidationErrors> {
         .remove("promote_to_main")
         .and_then(|v| v.as_bool())
         .unwrap_or(true);
-    fields.remove("tool_ids");
+    dedup_tool_ids(&mut fields);
     let clear = clear
         .into_iter()
-        .filter(|f| {
-            !matches!(
-                f.as_str(),
-                "tags" | "version_name" | "promote_to_main" | "tool_ids"
-            )
-        })
+        .filter(|f| !matches!(f.as_str(), "tags" | "version_name" | "promote_to_main"))
         .collect();
     Ok(AssistantUpdate {
         set: fields,
@@ -385,6 +406,14 @@ fn take_tags(fields: &mut Map<String, Value>) -> Result<Option<Vec<String>>, Val
     Ok(Some(tags))
 }
 
+/// Drops repeated ids from `tool_ids`, keeping the first of each.
+fn dedup_tool_ids(fields: &mut Map<String, Value>) {
+    if let Some(Value::Array(ids)) = fields.get_mut("tool_ids") {
+        let mut seen = HashSet::new();
+        ids.retain(|id| seen.insert(id.as_str().unwrap_or_default().to_owned()));
+    }
+}
+
 /// Rules the schema cannot express.
 fn check_rules(fields: &Map<String, Value>) -> Result<(), ValidationErrors> {
     let mut errors = Vec::new();
@@ -401,12 +430,14 @@ fn check_rules(fields: &Map<String, Value>) -> Result<(), ValidationErrors> {
         }
     }
     if let Some(Value::Array(ids)) = fields.get("tool_ids") {
-        // Shared tools are resolved by id; none can be attached until one exists.
+        // Whether each names a shared tool of the organization is the server's check.
         for (i, id) in ids.iter().enumerate() {
-            errors.push(FieldError::invalid(
-                format!("/tool_ids/{i}"),
-                format!("shared tool {} not found", id.as_str().unwrap_or_default()),
-            ));
+            if id.as_str().is_some_and(|id| id.trim().is_empty()) {
+                errors.push(FieldError::invalid(
+                    format!("/tool_ids/{i}"),
+                    "a shared tool id must not be empty",
+                ));
+            }
         }
     }
     if let Some(flow) = fields.get("conversation_flow") {
@@ -534,7 +565,9 @@ pub const RESTORE_WINDOW_DAYS: i64 = 30;
 
 /// Renders the wire object (`InferenceEmbedding`, plus `deleted_at`/`permanently_deleted_at`
 /// for a deleted assistant). Server-filled fields are always present; contract defaults fill
-/// fields the configuration leaves out; inline tools carry `shared: false`.
+/// fields the configuration leaves out; inline tools carry `shared: false`. `tool_ids` is
+/// request-only and not rendered: the caller appends the shared tools it names to `tools`
+/// (see [`crate::shared_tools::SharedToolConfig::as_assistant_tool`]).
 pub fn render(view: AssistantView<'_>, default_model: &str) -> Value {
     let config = view.config.as_map();
     let mut out = Map::with_capacity(config.len() + 12);
@@ -550,7 +583,7 @@ pub fn render(view: AssistantView<'_>, default_model: &str) -> Value {
     for (key, value) in config {
         if key == "tools" {
             out.insert(key.clone(), render_tools(value));
-        } else if key != "name" {
+        } else if key != "name" && key != "tool_ids" {
             out.insert(key.clone(), value.clone());
         }
     }

@@ -24,6 +24,9 @@ pub const META_CALL_CONTROL_ID: &str = "call_control_id";
 pub const META_AI_DISABLED: &str = "ai_disabled";
 /// Metadata key: set when a `hangup` tool ended the conversation (its value is the time).
 pub const META_ENDED_AT: &str = "ended_at";
+/// Metadata key: the assistant a `handoff` tool passed the conversation to; it answers from
+/// then on.
+pub const META_HANDOFF_ASSISTANT_ID: &str = "handoff_assistant_id";
 
 /// Longest conversation id accepted (ids minted by clients are usually UUIDs).
 pub const MAX_CONVERSATION_ID_LEN: usize = 200;

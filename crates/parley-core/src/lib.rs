@@ -9,9 +9,11 @@
 //! - [`assistant`]: assistant documents — parsing create/update bodies, applying updates,
 //!   cloning, rendering the wire object.
 //! - [`network`]: which addresses outbound requests may reach.
+//! - [`import`]: what agents imported from ElevenLabs, Vapi and Retell become.
 //! - [`mcp`]: MCP server configurations — parsing create/`PUT` bodies, the `type` mapping.
 //! - [`integrations`]: the built-in integration catalogue and connections to it.
 //! - [`secrets`]: the master key and the cipher integration secrets are sealed with.
+//! - [`shared_tools`]: shared tools (the Tools Library) and how they join assistants' tools.
 //! - [`variables`]: `{{dynamic variable}}` templates, system variables, precedence.
 //! - [`validation`]: the error type every parser here returns.
 
@@ -23,11 +25,13 @@ pub mod canary;
 pub mod clock;
 pub mod conversation;
 pub mod ids;
+pub mod import;
 pub mod integrations;
 pub mod mcp;
 pub mod network;
 pub mod schema;
 pub mod secrets;
+pub mod shared_tools;
 pub mod validation;
 pub mod variables;
 

@@ -5,7 +5,7 @@
 //! never on an async runtime's workers. A worker checks between two tokens whether the caller
 //! is still there (its event receiver, or the future `complete` returned) and stops if not.
 
-use crate::grammar::{json_schema_to_gbnf, tool_call_gbnf};
+use crate::grammar::{json_schema_to_gbnf, text_or_tool_call_gbnf, tool_call_gbnf};
 use crate::models::{self, ModelSpec, Quiet};
 use crate::{
     ChatEvent, ChatMessage, ChatModel, ChatOutcome, ChatRequest, FinishReason, LlmError,
@@ -489,6 +489,11 @@ fn plan(request: &ChatRequest) -> Result<Plan, LlmError> {
         OutputMode::Text
     } else {
         OutputMode::MaybeToolCall
+    };
+    // May call a tool: free text, or a call the grammar keeps valid for an existing tool.
+    let grammar = match output {
+        OutputMode::MaybeToolCall => Some(text_or_tool_call_gbnf(&tools).map_err(invalid)?),
+        _ => grammar,
     };
     Ok(Plan {
         grammar,
@@ -1031,7 +1036,12 @@ mod tests {
         let mut request = ChatRequest::new(vec![ChatMessage::user("hi")]);
         assert_eq!(plan(&request).unwrap().output, OutputMode::Text);
         request.tools = weather();
-        assert_eq!(plan(&request).unwrap().output, OutputMode::MaybeToolCall);
+        let auto = plan(&request).unwrap();
+        assert_eq!(auto.output, OutputMode::MaybeToolCall);
+        assert!(auto
+            .grammar
+            .unwrap()
+            .starts_with("root ::= call | free-text"));
         request.tool_choice = ToolChoice::None;
         let none = plan(&request).unwrap();
         assert!(none.tools.is_empty() && none.grammar.is_none());

@@ -71,6 +71,18 @@ pub fn tool_call_gbnf(tools: &[ToolSpec]) -> Result<String, SchemaError> {
     Ok(builder.finish())
 }
 
+/// The grammar of an answer that is either free text (not starting with `{`) or exactly one
+/// call of one of `tools` (as [`tool_call_gbnf`]): what the embedded model is held to when it
+/// may call tools, so that anything that starts like a call is a valid call of a tool that
+/// exists.
+pub fn text_or_tool_call_gbnf(tools: &[ToolSpec]) -> Result<String, SchemaError> {
+    let calls = tool_call_gbnf(tools)?;
+    let calls = calls.replacen("root ::=", "call ::=", 1);
+    Ok(format!(
+        "root ::= call | free-text\nfree-text ::= [^{{] [^\\x00]*\n{calls}"
+    ))
+}
+
 /// Shared rules, referenced by name from generated ones.
 const PRIMITIVES: &[(&str, &str)] = &[
     ("ws", r#"| " ""#),
@@ -617,5 +629,12 @@ mod tests {
             "{grammar}"
         );
         assert!(tool_call_gbnf(&[]).is_err());
+        let either = text_or_tool_call_gbnf(&tools).unwrap();
+        assert!(
+            either.starts_with("root ::= call | free-text\n"),
+            "{either}"
+        );
+        assert_eq!(either.matches("root ::=").count(), 1, "{either}");
+        assert!(either.contains("call ::="), "{either}");
     }
 }

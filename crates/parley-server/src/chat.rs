@@ -30,10 +30,11 @@
 use crate::error::{ApiError, ApiResult};
 use crate::llm::{ModelPlan, ResolvedModel};
 use crate::state::AppState;
+use crate::tools::{Effect, ToolContext, Toolbox};
 use parley_core::canary::{self, RoutingContext};
 use parley_core::conversation::{
     self as conv, MessageRole, StoredToolCall, META_AI_DISABLED, META_ASSISTANT_ID,
-    META_ASSISTANT_VERSION_ID, META_CHANNEL,
+    META_ASSISTANT_VERSION_ID, META_CHANNEL, META_HANDOFF_ASSISTANT_ID,
 };
 use parley_core::ids::{AssistantId, OrgId, VersionId};
 use parley_core::validation::{FieldError, ValidationErrors};
@@ -160,6 +161,7 @@ pub struct PreparedTurn {
     bind: BTreeMap<String, Option<String>>,
     version_id: VersionId,
     config: Map<String, Value>,
+    tools: Vec<Value>,
     variables: BTreeMap<String, String>,
     history: Vec<MessageRecord>,
     input: ChatInput,
@@ -226,6 +228,16 @@ pub async fn prepare(
                     pointer: Some("/conversation_id".into()),
                 });
             }
+            if let Some(at) = conversation.metadata.get(conv::META_ENDED_AT) {
+                return Err(ApiError::Refused {
+                    detail: format!(
+                        "conversation {} ended at {at} (the assistant hung up); start a new \
+                         conversation",
+                        conversation.id
+                    ),
+                    pointer: Some("/conversation_id".into()),
+                });
+            }
             match conversation.metadata.get(META_ASSISTANT_ID) {
                 Some(owner) if owner != assistant_id => {
                     return Err(ApiError::Refused {
@@ -237,10 +249,21 @@ pub async fn prepare(
                     })
                 }
                 Some(_) => {
-                    let version = match conversation.metadata.get(META_ASSISTANT_VERSION_ID) {
-                        Some(id) => stored_version(state, org, &assistant, id).await?,
-                        None => assistant.clone(),
+                    let handed = match conversation.metadata.get(META_HANDOFF_ASSISTANT_ID) {
+                        Some(target) => {
+                            state
+                                .store
+                                .get_assistant(org, &AssistantId::from_string(target))
+                                .await?
+                        }
+                        None => None,
                     };
+                    let version =
+                        match (handed, conversation.metadata.get(META_ASSISTANT_VERSION_ID)) {
+                            (Some(target), _) => target,
+                            (None, Some(id)) => stored_version(state, org, &assistant, id).await?,
+                            (None, None) => assistant.clone(),
+                        };
                     (
                         None,
                         BTreeMap::new(),
@@ -315,6 +338,7 @@ pub async fn prepare(
     };
     let config = version.version.config.as_map().clone();
     let plan = state.llm.plan(state, org, &config).await?;
+    let tools = crate::tools::resolve_tools(state, org, &config).await?;
     Ok(PreparedTurn {
         org: org.clone(),
         conversation_id: input.conversation_id.clone(),
@@ -322,6 +346,7 @@ pub async fn prepare(
         bind,
         version_id: version.version.id.clone(),
         config,
+        tools,
         variables,
         history,
         input,
@@ -566,6 +591,10 @@ fn fit_history(
     cut
 }
 
+/// The system note added when a turn used up its tool rounds.
+const TOOL_LIMIT_NOTE: &str = "You have used the maximum number of tool calls for this turn. \
+    Answer the user now, without calling tools.";
+
 /// Phase two: runs the model loop and stores the turn. Text deltas of the answer go to
 /// `deltas` as they are generated (a closed receiver cancels the turn).
 pub async fn run(
@@ -577,20 +606,14 @@ pub async fn run(
     let deadline = Duration::from_millis(settings.turn_deadline_ms);
     let started = Instant::now();
     let now = state.clock.now();
-    let context = VariableContext {
-        values: &turn.variables,
-        now,
-    };
-    let instructions = turn
-        .config
-        .get("instructions")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let system = variables::render(instructions, &context);
+    let mut values = turn.variables.clone();
+    let system = render_instructions(&turn.config, &values, now);
     let mut user = ChatMessage::user(turn.input.content.clone());
     user.name = turn.input.name.clone();
     let mut history: Vec<ChatMessage> = turn.history.iter().map(to_chat_message).collect();
 
+    let mut plan = turn.plan.clone();
+    let mut toolbox = Toolbox::for_version(state, &turn.org, &turn.tools, &turn.config).await;
     let primary = &turn.plan.primary;
     let max_output = settings
         .max_output_tokens
@@ -604,7 +627,12 @@ pub async fn run(
                 .sum::<usize>()
             + TOKENS_PER_MESSAGE
     };
-    let fixed = count(&ChatMessage::system(system.clone())) + count(&user);
+    let tools_tokens: usize = toolbox
+        .specs()
+        .iter()
+        .map(|t| primary.provider.count_tokens(&t.parameters.to_string()) + 16)
+        .sum();
+    let fixed = count(&ChatMessage::system(system.clone())) + count(&user) + tools_tokens;
     let budget = (primary.context_tokens as usize).saturating_sub(max_output as usize);
     if fixed > budget {
         return Err(ApiError::Validation(ValidationErrors::one(
@@ -633,44 +661,119 @@ pub async fn run(
     messages.extend(history);
     messages.push(user.clone());
 
-    let extra_metadata = Value::Object(
-        turn.variables
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect(),
-    );
-    let request = |messages: Vec<ChatMessage>, model: &ResolvedModel| ChatRequest {
-        messages,
-        max_tokens: Some(max_output),
-        extra_metadata: model.forward_metadata.then(|| extra_metadata.clone()),
-        ..ChatRequest::default()
-    };
-
     let mut appended: Vec<NewMessage> = Vec::new();
     let mut rounds = 0u32;
+    let mut tool_calls_made = 0usize;
+    let mut tool_limit_reached = false;
     let mut fallback_used = false;
-    let mut model_used = primary.label.clone();
+    let mut model_used = plan.primary.label.clone();
     let mut usage = (0u32, 0u32);
     let mut first_token: Option<Duration> = None;
+    let mut ended = false;
+    let mut handed_to: Option<String> = None;
+    let mut version_served = turn.version_id.as_str().to_owned();
+    let mut changed_variables = BTreeMap::new();
     let loop_result = tokio::time::timeout(deadline, async {
-        rounds += 1;
-        let (outcome, used_fallback) = ask(
-            &turn.plan,
-            |model| request(messages.clone(), model),
-            deltas.as_ref(),
-            started,
-            &mut first_token,
-        )
-        .await?;
-        fallback_used |= used_fallback;
-        if used_fallback {
-            if let Some(fallback) = &turn.plan.fallback {
-                model_used = fallback.label.clone();
+        loop {
+            rounds += 1;
+            let offer = !ended && !tool_limit_reached && rounds <= settings.max_tool_rounds;
+            let tools = if offer { toolbox.specs() } else { Vec::new() };
+            let extra_metadata = Value::Object(
+                values
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                    .collect(),
+            );
+            let (outcome, used_fallback) = ask(
+                &plan,
+                |model| ChatRequest {
+                    messages: messages.clone(),
+                    tools: tools.clone(),
+                    max_tokens: Some(max_output),
+                    extra_metadata: model.forward_metadata.then(|| extra_metadata.clone()),
+                    ..ChatRequest::default()
+                },
+                deltas.as_ref(),
+                started,
+                &mut first_token,
+            )
+            .await?;
+            fallback_used |= used_fallback;
+            model_used = match (&plan.fallback, used_fallback) {
+                (Some(fallback), true) => fallback.label.clone(),
+                _ => plan.primary.label.clone(),
+            };
+            usage.0 += outcome.usage.prompt_tokens;
+            usage.1 += outcome.usage.completion_tokens;
+            if outcome.message.tool_calls.is_empty() || tools.is_empty() {
+                return Ok::<ChatOutcome, LlmError>(outcome);
+            }
+
+            // A tool round: record the calls, run them concurrently, record the results.
+            let calls = outcome.message.tool_calls.clone();
+            tool_calls_made += calls.len();
+            let mut call_message = NewMessage::new(
+                MessageRole::Assistant,
+                outcome.message.content.trim().to_owned(),
+            );
+            call_message.tool_calls = stored_calls(&calls);
+            appended.push(call_message);
+            messages.push(outcome.message.clone());
+            let context = ToolContext {
+                state: state.clone(),
+                org: turn.org.clone(),
+                variables: values.clone(),
+                conversation_id: turn.conversation_id.clone(),
+            };
+            let runs =
+                futures::future::join_all(calls.iter().map(|call| toolbox.call(&context, call)))
+                    .await;
+            let mut switch_to = None;
+            for (call, run) in calls.iter().zip(runs) {
+                let mut content = run.content;
+                match run.effect {
+                    Some(Effect::End) => ended = true,
+                    Some(Effect::Handoff(target)) => {
+                        match handoff_target(state, &turn.org, &target).await {
+                            Ok(Some(found)) => switch_to = Some(found),
+                            Ok(None) | Err(_) => {
+                                content = format!("The assistant {target} is not available.");
+                            }
+                        }
+                    }
+                    None => {}
+                }
+                for (name, value) in run.variables {
+                    values.insert(name.clone(), value.clone());
+                    changed_variables.insert(name, value);
+                }
+                tracing::debug!(tool = %call.name, ok = run.ok, "tool call");
+                let mut result = NewMessage::new(MessageRole::Tool, content.clone());
+                result.tool_call_id = Some(call.id.clone());
+                result.name = Some(call.name.clone());
+                appended.push(result);
+                let mut message = ChatMessage::tool(call.id.clone(), content);
+                message.name = Some(call.name.clone());
+                messages.push(message);
+            }
+            if let Some((assistant, target_plan, target_tools)) = switch_to {
+                // The new assistant answers from here on, with its own prompt and tools.
+                let config = assistant.version.config.as_map();
+                let system = render_instructions(config, &values, now);
+                match messages.first_mut() {
+                    Some(first) if first.role == Role::System => first.content = system,
+                    _ => messages.insert(0, ChatMessage::system(system)),
+                }
+                toolbox = Toolbox::for_version(state, &turn.org, &target_tools, config).await;
+                plan = target_plan;
+                version_served = assistant.version.id.as_str().to_owned();
+                handed_to = Some(assistant.id.as_str().to_owned());
+            }
+            if rounds >= settings.max_tool_rounds && !ended {
+                tool_limit_reached = true;
+                messages.push(ChatMessage::system(TOOL_LIMIT_NOTE));
             }
         }
-        usage.0 += outcome.usage.prompt_tokens;
-        usage.1 += outcome.usage.completion_tokens;
-        Ok::<ChatOutcome, LlmError>(outcome)
     })
     .await;
     let outcome = match loop_result {
@@ -682,10 +785,7 @@ pub async fn run(
 
     let mut trace = Map::new();
     trace.insert("model".into(), json!(model_used));
-    trace.insert(
-        "assistant_version_id".into(),
-        json!(turn.version_id.as_str()),
-    );
+    trace.insert("assistant_version_id".into(), json!(version_served));
     trace.insert("prompt_tokens".into(), json!(usage.0));
     trace.insert("completion_tokens".into(), json!(usage.1));
     trace.insert(
@@ -703,8 +803,21 @@ pub async fn run(
         json!(outcome.finish_reason.as_str()),
     );
     trace.insert("llm_rounds".into(), json!(rounds));
+    trace.insert("tool_calls".into(), json!(tool_calls_made));
+    if tool_limit_reached {
+        trace.insert("tool_limit_reached".into(), json!(true));
+    }
+    if !toolbox.not_offered.is_empty() {
+        trace.insert("tools_not_offered".into(), json!(toolbox.not_offered));
+    }
+    if !toolbox.unavailable.is_empty() {
+        trace.insert("tools_unavailable".into(), json!(toolbox.unavailable));
+    }
     trace.insert("history_dropped_messages".into(), json!(dropped));
     trace.insert("fallback_used".into(), json!(fallback_used));
+    if let Some(target) = &handed_to {
+        trace.insert("handed_off_to".into(), json!(target));
+    }
 
     let mut user_message = NewMessage::new(MessageRole::User, turn.input.content.clone());
     user_message.name = turn.input.name.clone();
@@ -715,10 +828,29 @@ pub async fn run(
     to_store.append(&mut appended);
     to_store.push(answer);
 
-    if !turn.bind.is_empty() {
+    let mut metadata = turn.bind.clone();
+    if ended {
+        metadata.insert(
+            conv::META_ENDED_AT.into(),
+            Some(parley_core::clock::format_timestamp(&now)),
+        );
+    }
+    if let Some(target) = &handed_to {
+        metadata.insert(META_HANDOFF_ASSISTANT_ID.into(), Some(target.clone()));
+    }
+    let mut start = turn.start.clone();
+    if let Some(start) = start.as_mut() {
+        for (key, value) in std::mem::take(&mut metadata) {
+            if let Some(value) = value {
+                start.metadata.insert(key, value);
+            }
+        }
+        start.variables.extend(changed_variables.clone());
+    }
+    if !metadata.is_empty() {
         state
             .store
-            .update_conversation_metadata(&turn.org, &turn.conversation_id, &turn.bind)
+            .update_conversation_metadata(&turn.org, &turn.conversation_id, &metadata)
             .await?;
     }
     let stored = state
@@ -726,7 +858,7 @@ pub async fn run(
         .append_messages(
             &turn.org,
             &turn.conversation_id,
-            turn.start.as_ref(),
+            start.as_ref(),
             &to_store,
             state.clock.now(),
         )
@@ -739,12 +871,19 @@ pub async fn run(
             pointer: "/conversation_id",
         });
     }
+    if start.is_none() && !changed_variables.is_empty() {
+        state
+            .store
+            .update_conversation_variables(&turn.org, &turn.conversation_id, &changed_variables)
+            .await?;
+    }
     tracing::info!(
         conversation = %turn.conversation_id,
         model = %model_used,
-        version = %turn.version_id,
+        version = %version_served,
         prompt_tokens = usage.0,
         completion_tokens = usage.1,
+        tool_calls = tool_calls_made,
         latency_ms = started.elapsed().as_millis() as u64,
         fallback_used,
         "chat turn"
@@ -754,6 +893,39 @@ pub async fn run(
         conversation_id: turn.conversation_id,
         trace,
     })
+}
+
+/// The version's instructions rendered with `values`.
+fn render_instructions(
+    config: &Map<String, Value>,
+    values: &BTreeMap<String, String>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> String {
+    let instructions = config
+        .get("instructions")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    variables::render(instructions, &VariableContext { values, now })
+}
+
+/// The assistant a handoff names (its main version) and its models; `None` when it does not
+/// exist in the organization.
+async fn handoff_target(
+    state: &AppState,
+    org: &OrgId,
+    id: &str,
+) -> ApiResult<Option<(AssistantRecord, ModelPlan, Vec<Value>)>> {
+    let Some(assistant) = state
+        .store
+        .get_assistant(org, &AssistantId::from_string(id))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let config = assistant.version.config.as_map();
+    let plan = state.llm.plan(state, org, config).await?;
+    let tools = crate::tools::resolve_tools(state, org, config).await?;
+    Ok(Some((assistant, plan, tools)))
 }
 
 /// Asks the primary model; when it fails before any text reached the caller and a fallback

@@ -109,6 +109,14 @@ pub enum ApiError {
     /// The language model failed; the detail is logged, never sent.
     #[error("language model: {0}")]
     Llm(#[from] parley_llm::LlmError),
+    /// Another service the request needed (a provider an import reads from) failed, answered
+    /// garbage or did not answer in time (502). The detail is sent: it names the service and
+    /// what it said, never a credential.
+    #[error("upstream: {detail}")]
+    Upstream {
+        /// What failed, for the client.
+        detail: String,
+    },
     /// Anything else that is our fault.
     #[error("internal error: {0}")]
     Internal(String),
@@ -159,6 +167,7 @@ impl ApiError {
                     E::InvalidRequest(_) | E::Unsupported(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 }
             }
+            Self::Upstream { .. } => StatusCode::BAD_GATEWAY,
             Self::Store(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -301,6 +310,12 @@ impl ApiError {
                 };
                 one(code, title, detail.to_owned(), None)
             }
+            Self::Upstream { detail } => one(
+                codes::UPSTREAM_FAILED,
+                "Upstream service failed",
+                detail.clone(),
+                None,
+            ),
             Self::Store(_) | Self::Internal(_) => one(
                 codes::INTERNAL,
                 "Internal server error",

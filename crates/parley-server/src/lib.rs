@@ -9,6 +9,7 @@
 //! - [`secrets`]: the master key, resolving integration secrets, checking `*_ref` fields.
 //! - [`outbound`]: HTTP to user-configured URLs behind the private-address policy.
 //! - [`llm`]: which language model serves an assistant; the embedded model.
+//! - [`tools`]: what an assistant can call in a chat turn (webhooks, MCP, integrations…).
 //! - [`chat`]: the conversation engine — one chat turn from prompt to stored messages.
 
 #![warn(missing_docs)]
@@ -25,6 +26,7 @@ pub mod secrets;
 pub mod settings;
 pub mod startup;
 pub mod state;
+pub mod tools;
 
 pub use error::ApiError;
 pub use settings::Settings;

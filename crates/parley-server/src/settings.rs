@@ -56,6 +56,39 @@ pub struct Settings {
     pub master_key: Option<MasterKey>,
     /// Language models: the embedded model, upstream providers, chat limits.
     pub llm: LlmSettings,
+    /// Where `POST /ai/assistants/import` reaches the providers' APIs.
+    pub import: ImportSettings,
+}
+
+/// Default ElevenLabs API root (`PARLEY_IMPORT_ELEVENLABS_URL`).
+pub const DEFAULT_IMPORT_ELEVENLABS_URL: &str = "https://api.elevenlabs.io";
+/// Default Vapi API root (`PARLEY_IMPORT_VAPI_URL`).
+pub const DEFAULT_IMPORT_VAPI_URL: &str = "https://api.vapi.ai";
+/// Default Retell API root (`PARLEY_IMPORT_RETELL_URL`).
+pub const DEFAULT_IMPORT_RETELL_URL: &str = "https://api.retellai.com";
+
+/// The providers' API roots (no trailing `/`) and how long one request to them may take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportSettings {
+    /// ElevenLabs (`PARLEY_IMPORT_ELEVENLABS_URL`, `import_elevenlabs_url`).
+    pub elevenlabs_url: String,
+    /// Vapi (`PARLEY_IMPORT_VAPI_URL`, `import_vapi_url`).
+    pub vapi_url: String,
+    /// Retell (`PARLEY_IMPORT_RETELL_URL`, `import_retell_url`).
+    pub retell_url: String,
+    /// Timeout of one request to a provider (`PARLEY_IMPORT_TIMEOUT_MS`, `import_timeout_ms`).
+    pub timeout_ms: u64,
+}
+
+impl Default for ImportSettings {
+    fn default() -> Self {
+        Self {
+            elevenlabs_url: DEFAULT_IMPORT_ELEVENLABS_URL.to_owned(),
+            vapi_url: DEFAULT_IMPORT_VAPI_URL.to_owned(),
+            retell_url: DEFAULT_IMPORT_RETELL_URL.to_owned(),
+            timeout_ms: 15_000,
+        }
+    }
 }
 
 /// One entry of the model table (`[[models]]` in the TOML file): assistants whose `model` is
@@ -192,6 +225,7 @@ impl Default for Settings {
             log_format: LogFormat::Text,
             master_key: None,
             llm: LlmSettings::default(),
+            import: ImportSettings::default(),
         }
     }
 }
@@ -238,6 +272,10 @@ struct FileSettings {
     chat_deadline_ms: Option<u64>,
     chat_max_tokens: Option<u32>,
     chat_max_tool_rounds: Option<u32>,
+    import_elevenlabs_url: Option<String>,
+    import_vapi_url: Option<String>,
+    import_retell_url: Option<String>,
+    import_timeout_ms: Option<u64>,
     #[serde(default)]
     models: Vec<ModelRoute>,
     #[serde(skip)]
@@ -375,6 +413,12 @@ impl Settings {
                     raw.chat_deadline_ms = Some(parse_usize(&value)? as u64)
                 }
                 "PARLEY_CHAT_MAX_TOKENS" => raw.chat_max_tokens = Some(parse_u32(&name, &value)?),
+                "PARLEY_IMPORT_ELEVENLABS_URL" => raw.import_elevenlabs_url = Some(value),
+                "PARLEY_IMPORT_VAPI_URL" => raw.import_vapi_url = Some(value),
+                "PARLEY_IMPORT_RETELL_URL" => raw.import_retell_url = Some(value),
+                "PARLEY_IMPORT_TIMEOUT_MS" => {
+                    raw.import_timeout_ms = Some(parse_usize(&value)? as u64)
+                }
                 "PARLEY_CHAT_MAX_TOOL_ROUNDS" => {
                     raw.chat_max_tool_rounds = Some(parse_u32(&name, &value)?)
                 }
@@ -412,6 +456,7 @@ impl Settings {
     fn validate(mut raw: FileSettings) -> Result<Self, SettingsError> {
         let defaults = Settings::default();
         let llm = Self::validate_llm(&mut raw)?;
+        let import = Self::validate_import(&mut raw)?;
         let listen = match raw.listen {
             Some(text) => text.parse().map_err(|_| {
                 invalid(
@@ -480,6 +525,43 @@ impl Settings {
                 .transpose()?
                 .flatten(),
             llm,
+            import,
+        })
+    }
+
+    fn validate_import(raw: &mut FileSettings) -> Result<ImportSettings, SettingsError> {
+        let defaults = ImportSettings::default();
+        let url = |name: &str, value: Option<String>, default: String| match value
+            .filter(|u| !u.trim().is_empty())
+        {
+            None => Ok(default),
+            Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+                Ok(url.trim().trim_end_matches('/').to_owned())
+            }
+            Some(url) => Err(invalid(name, format!("{url:?} is not an http(s) URL"))),
+        };
+        let timeout_ms = match raw.import_timeout_ms {
+            Some(0) => return Err(invalid("import_timeout_ms", "must be at least 1")),
+            Some(ms) => ms,
+            None => defaults.timeout_ms,
+        };
+        Ok(ImportSettings {
+            elevenlabs_url: url(
+                "import_elevenlabs_url",
+                raw.import_elevenlabs_url.take(),
+                defaults.elevenlabs_url,
+            )?,
+            vapi_url: url(
+                "import_vapi_url",
+                raw.import_vapi_url.take(),
+                defaults.vapi_url,
+            )?,
+            retell_url: url(
+                "import_retell_url",
+                raw.import_retell_url.take(),
+                defaults.retell_url,
+            )?,
+            timeout_ms,
         })
     }
 
@@ -695,6 +777,31 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("line 2") && !err.contains("s3cr3t"), "{err}");
+    }
+
+    #[test]
+    fn import_urls_default_to_the_providers_and_are_validated() {
+        let settings = Settings::load(None, [], Overrides::default()).unwrap();
+        assert_eq!(settings.import, ImportSettings::default());
+        assert_eq!(settings.import.vapi_url, "https://api.vapi.ai");
+        let settings = Settings::load(
+            None,
+            env(&[
+                ("PARLEY_IMPORT_RETELL_URL", "http://127.0.0.1:9/"),
+                ("PARLEY_IMPORT_TIMEOUT_MS", "250"),
+            ]),
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(settings.import.retell_url, "http://127.0.0.1:9");
+        assert_eq!(settings.import.timeout_ms, 250);
+        let err = Settings::load(
+            None,
+            env(&[("PARLEY_IMPORT_ELEVENLABS_URL", "api.elevenlabs.io")]),
+            Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("import_elevenlabs_url"), "{err}");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use crate::outbound::Outbound;
 use crate::routes;
 use crate::settings::Settings;
 use crate::state::AppState;
+use crate::tools::mcp::McpConnector;
 use anyhow::Context;
 use parley_core::apikey;
 use parley_core::clock::{Clock, SystemClock};
@@ -25,6 +26,10 @@ pub const DEFAULT_ORGANIZATION: &str = "default";
 pub const ADMIN_KEY_FILE: &str = "admin.key";
 /// SQLite file in the data directory.
 pub const SQLITE_FILE: &str = "parley.db";
+/// How long an MCP server's tool list is reused before it is listed again.
+pub const MCP_TOOL_LIST_TTL: Duration = Duration::from_secs(60);
+/// Timeout of one request to an MCP server.
+pub const MCP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often soft-deleted assistants past their restore window are purged.
 pub const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
 
@@ -153,13 +158,18 @@ impl Application {
         Ok(Self {
             listener,
             state: AppState {
+                outbound: outbound.clone(),
                 store,
                 clock,
                 settings: Arc::new(settings),
                 cipher,
-                outbound,
                 llm,
                 conversation_locks: Arc::default(),
+                mcp: Arc::new(McpConnector::new(
+                    outbound.clone(),
+                    MCP_TOOL_LIST_TTL,
+                    MCP_TIMEOUT,
+                )),
             },
             generated_key,
         })

@@ -3,6 +3,7 @@
 use crate::llm::LlmRouter;
 use crate::outbound::Outbound;
 use crate::settings::Settings;
+use crate::tools::mcp::McpConnector;
 use parley_core::clock::Clock;
 use parley_core::ids::OrgId;
 use parley_core::secrets::SecretCipher;
@@ -27,6 +28,8 @@ pub struct AppState {
     pub llm: Arc<LlmRouter>,
     /// One chat turn at a time per conversation.
     pub conversation_locks: Arc<ConversationLocks>,
+    /// Talks to MCP servers (tool lists cached).
+    pub mcp: Arc<McpConnector>,
 }
 
 /// Per-conversation locks: turns of one conversation run one after another (in this process),

@@ -115,6 +115,7 @@ on_both!(
     external_llm_gets_the_key_and_forwarded_metadata,
     long_histories_drop_the_oldest_turns,
     unservable_models_are_refused_when_saved,
+    canary_splits_new_conversations_and_each_stays_on_its_version,
 );
 
 async fn history_is_sent_and_stored_across_turns(backend: Backend) {
@@ -615,6 +616,7 @@ async fn long_histories_drop_the_oldest_turns(backend: Backend) {
     let base_url = llm.base_url();
     let app = TestApp::spawn_with(backend, Arc::new(SystemClock), |s| {
         s.llm.embedded = false;
+        s.llm.upstream_base_url = None;
         s.llm.max_output_tokens = 50;
         s.default_model = "small/model".into();
         s.llm.models.push(ModelRoute {
@@ -670,6 +672,7 @@ async fn long_histories_drop_the_oldest_turns(backend: Backend) {
 async fn unservable_models_are_refused_when_saved(backend: Backend) {
     let app = TestApp::spawn_with(backend, Arc::new(SystemClock), |s| {
         s.llm.embedded = true;
+        s.llm.upstream_base_url = None;
         s.llm.models.push(ModelRoute {
             name: "openai/*".into(),
             base_url: "https://api.openai.com/v1".into(),
@@ -735,5 +738,72 @@ async fn unservable_models_are_refused_when_saved(backend: Backend) {
         .collect();
     assert_eq!(ids, ["HuggingFaceTB/SmolLM2-135M-Instruct", "openai/*"]);
     assert_eq!(models.body["data"][0]["recommended_for_assistants"], true);
+    app.stop().await;
+}
+
+async fn canary_splits_new_conversations_and_each_stays_on_its_version(backend: Backend) {
+    let (app, llm) = spawn(backend, vec![]).await;
+    llm.repeat(Reply::Echo);
+    let id = assistant(&app, json!({"instructions": "v1"})).await;
+    let draft = app
+        .post(
+            &format!("/v2/ai/assistants/{id}"),
+            &json!({"instructions": "v2", "promote_to_main": false}),
+        )
+        .await;
+    assert_eq!(draft.status, 200, "{}", draft.body);
+    let v2 = draft.body["version_id"].as_str().unwrap().to_owned();
+    let canary = app
+        .post(
+            &format!("/v2/ai/assistants/{id}/canary-deploys"),
+            &json!({"rules": [{"serve": {"rollout": [{"version_id": v2, "weight": 50}]}}]}),
+        )
+        .await;
+    assert_eq!(canary.status, 200, "{}", canary.body);
+
+    let mut served = std::collections::BTreeMap::new();
+    for n in 0..40 {
+        let conversation = format!("canary-{n}");
+        let reply = chat(&app, &id, &conversation, "hi").await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let system = reply.body["content"].as_str().unwrap()[8..10].to_owned();
+        served.insert(conversation, system);
+    }
+    let on_v2 = served.values().filter(|v| *v == "v2").count();
+    assert!(
+        (8..=32).contains(&on_v2),
+        "a 50% rollout over 40 conversations: {on_v2} on v2"
+    );
+    for (conversation, version) in &served {
+        let metadata = app
+            .get(&format!("/v2/ai/conversations/{conversation}"))
+            .await
+            .body["data"]["metadata"]
+            .clone();
+        assert_eq!(
+            metadata["assistant_version_id"] == json!(v2),
+            version == "v2",
+            "{conversation}: {metadata}"
+        );
+    }
+
+    // Promoting v2 removes the canary; conversations started on v1 stay on v1, new ones get v2.
+    let promoted = app
+        .post(
+            &format!("/v2/ai/assistants/{id}/versions/{v2}/promote"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(promoted.status, 200, "{}", promoted.body);
+    for (conversation, version) in served.iter().take(10) {
+        let reply = chat(&app, &id, conversation, "again").await;
+        let system = &reply.body["content"].as_str().unwrap()[8..10];
+        assert_eq!(system, version, "{conversation} is sticky");
+    }
+    let fresh = chat(&app, &id, "after-promotion", "hi").await;
+    assert!(fresh.body["content"]
+        .as_str()
+        .unwrap()
+        .starts_with("system: v2 |"));
     app.stop().await;
 }

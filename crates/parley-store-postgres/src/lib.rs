@@ -17,10 +17,12 @@
 #![deny(missing_docs)]
 
 mod conversations;
+mod imports;
 mod integrations;
 mod mcp;
 mod migrations;
 mod secrets;
+mod shared_tools;
 mod versions;
 
 use async_trait::async_trait;
@@ -322,6 +324,126 @@ async fn idempotency_row(
     .transpose()
 }
 
+/// Applies `update` to the main version of live assistant `id` inside `tx` (not committed):
+/// locks the head, writes a new version (main unless `promote_to_main` is false), replaces
+/// the tags if the update has them and prunes old versions. The body of `update_assistant`,
+/// shared with attaching and detaching shared tools. `None` when there is no such assistant.
+pub(crate) async fn update_main(
+    tx: &Transaction<'_>,
+    org: &OrgId,
+    id: &AssistantId,
+    update: &AssistantUpdate,
+    new_version: VersionId,
+    now: DateTime<Utc>,
+) -> StoreResult<Option<AssistantRecord>> {
+    // Lock the head first: a concurrent update waits here and then reads our version.
+    let head = query_opt(
+        tx,
+        "select main_version_id from assistants \
+         where org_id = $1 and id = $2 and deleted_at is null for no key update",
+        &[&org.as_str(), &id.as_str()],
+    )
+    .await?;
+    let Some(head) = head else {
+        return Ok(None);
+    };
+    let main: String = head.try_get(0).map_err(corrupt)?;
+    let current = query_opt(
+        tx,
+        "select config from assistant_versions where id = $1 and assistant_id = $2",
+        &[&main, &id.as_str()],
+    )
+    .await?
+    .ok_or_else(|| StoreError::Corrupt(format!("assistant {id} has no main version {main}")))?;
+    let config = update.apply(&config_from_row(&current, 0)?);
+
+    let number = query_one(
+        tx,
+        "select coalesce(max(number), 0) + 1 from assistant_versions where assistant_id = $1",
+        &[&id.as_str()],
+    )
+    .await?;
+    let number: i64 = number.try_get(0).map_err(corrupt)?;
+    let name = update
+        .version_name
+        .clone()
+        .unwrap_or_else(|| DEFAULT_VERSION_NAME.to_owned());
+    let document = Value::Object(config.clone().into_map());
+    execute(
+        tx,
+        "insert into assistant_versions (id, assistant_id, org_id, number, name, config, created_at) \
+         values ($1, $2, $3, $4, $5, $6, $7)",
+        &[
+            &new_version.as_str(),
+            &id.as_str(),
+            &org.as_str(),
+            &number,
+            &name,
+            &document,
+            &now,
+        ],
+    )
+    .await?;
+
+    let tags = update.tags.as_ref().map(Json);
+    let head = query_one(
+        tx,
+        "update assistants set \
+             main_version_id = case when $3 then $4 else main_version_id end, \
+             tags = coalesce($5, tags) \
+         where org_id = $1 and id = $2 \
+         returning id, created_at, deleted_at, tags, import_metadata, main_version_id",
+        &[
+            &org.as_str(),
+            &id.as_str(),
+            &update.promote_to_main,
+            &new_version.as_str(),
+            &tags,
+        ],
+    )
+    .await?;
+    let main = VersionId::from_string(head.try_get::<_, String>(5).map_err(corrupt)?);
+
+    let versions = query(
+        tx,
+        "select id from assistant_versions where assistant_id = $1 order by number desc",
+        &[&id.as_str()],
+    )
+    .await?;
+    let newest_first = versions
+        .iter()
+        .map(|row| {
+            Ok(VersionId::from_string(
+                row.try_get::<_, String>(0).map_err(corrupt)?,
+            ))
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    let protected = versions::canary_versions(tx, id.as_str()).await?;
+    let prune: Vec<String> = versions_to_prune(&newest_first, &main, &protected)
+        .into_iter()
+        .map(VersionId::into_string)
+        .collect();
+    if !prune.is_empty() {
+        execute(
+            tx,
+            "delete from assistant_versions where assistant_id = $1 and id = any($2)",
+            &[&id.as_str(), &prune],
+        )
+        .await?;
+    }
+
+    let record = head_from_row(
+        &head,
+        VersionRecord {
+            id: new_version,
+            name,
+            created_at: now,
+            config,
+        },
+    )?;
+    Ok(Some(record))
+}
+
 #[async_trait]
 impl CoreStore for PostgresStore {
     async fn ping(&self) -> StoreResult<()> {
@@ -541,113 +663,11 @@ impl CoreStore for PostgresStore {
     ) -> StoreResult<Option<AssistantRecord>> {
         let mut client = self.client().await?;
         let tx = begin(&mut client).await?;
-        // Lock the head first: a concurrent update waits here and then reads our version.
-        let head = query_opt(
-            &tx,
-            "select main_version_id from assistants \
-             where org_id = $1 and id = $2 and deleted_at is null for no key update",
-            &[&org.as_str(), &id.as_str()],
-        )
-        .await?;
-        let Some(head) = head else {
-            return Ok(None);
-        };
-        let main: String = head.try_get(0).map_err(corrupt)?;
-        let current = query_opt(
-            &tx,
-            "select config from assistant_versions where id = $1 and assistant_id = $2",
-            &[&main, &id.as_str()],
-        )
-        .await?
-        .ok_or_else(|| StoreError::Corrupt(format!("assistant {id} has no main version {main}")))?;
-        let config = update.apply(&config_from_row(&current, 0)?);
-
-        let number = query_one(
-            &tx,
-            "select coalesce(max(number), 0) + 1 from assistant_versions where assistant_id = $1",
-            &[&id.as_str()],
-        )
-        .await?;
-        let number: i64 = number.try_get(0).map_err(corrupt)?;
-        let name = update
-            .version_name
-            .clone()
-            .unwrap_or_else(|| DEFAULT_VERSION_NAME.to_owned());
-        let document = Value::Object(config.clone().into_map());
-        execute(
-            &tx,
-            "insert into assistant_versions (id, assistant_id, org_id, number, name, config, created_at) \
-             values ($1, $2, $3, $4, $5, $6, $7)",
-            &[
-                &new_version.as_str(),
-                &id.as_str(),
-                &org.as_str(),
-                &number,
-                &name,
-                &document,
-                &now,
-            ],
-        )
-        .await?;
-
-        let tags = update.tags.as_ref().map(Json);
-        let head = query_one(
-            &tx,
-            "update assistants set \
-                 main_version_id = case when $3 then $4 else main_version_id end, \
-                 tags = coalesce($5, tags) \
-             where org_id = $1 and id = $2 \
-             returning id, created_at, deleted_at, tags, import_metadata, main_version_id",
-            &[
-                &org.as_str(),
-                &id.as_str(),
-                &update.promote_to_main,
-                &new_version.as_str(),
-                &tags,
-            ],
-        )
-        .await?;
-        let main = VersionId::from_string(head.try_get::<_, String>(5).map_err(corrupt)?);
-
-        let versions = query(
-            &tx,
-            "select id from assistant_versions where assistant_id = $1 order by number desc",
-            &[&id.as_str()],
-        )
-        .await?;
-        let newest_first = versions
-            .iter()
-            .map(|row| {
-                Ok(VersionId::from_string(
-                    row.try_get::<_, String>(0).map_err(corrupt)?,
-                ))
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
-        let protected = versions::canary_versions(&tx, id.as_str()).await?;
-        let prune: Vec<String> = versions_to_prune(&newest_first, &main, &protected)
-            .into_iter()
-            .map(VersionId::into_string)
-            .collect();
-        if !prune.is_empty() {
-            execute(
-                &tx,
-                "delete from assistant_versions where assistant_id = $1 and id = any($2)",
-                &[&id.as_str(), &prune],
-            )
-            .await?;
+        let record = update_main(&tx, org, id, update, new_version, now).await?;
+        if record.is_some() {
+            tx.commit().await.map_err(db)?;
         }
-
-        let record = head_from_row(
-            &head,
-            VersionRecord {
-                id: new_version,
-                name,
-                created_at: now,
-                config,
-            },
-        )?;
-        tx.commit().await.map_err(db)?;
-        Ok(Some(record))
+        Ok(record)
     }
 
     async fn delete_assistant(

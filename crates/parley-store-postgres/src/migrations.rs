@@ -39,6 +39,10 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 6,
         sql: include_str!("../migrations/0006_conversations.sql"),
     },
+    Migration {
+        version: 7,
+        sql: include_str!("../migrations/0007_shared_tools.sql"),
+    },
 ];
 
 /// Key of the transaction-scoped advisory lock (`pg_advisory_xact_lock`) every migration

@@ -153,7 +153,8 @@ async fn migrations_apply_once_even_when_servers_start_together() {
                     "integration_secrets",
                     "mcp_servers",
                     "organizations",
-                    "schema_migrations"
+                    "schema_migrations",
+                    "shared_tools"
                 ]
             );
         })

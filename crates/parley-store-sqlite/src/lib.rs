@@ -9,11 +9,13 @@
 #![warn(missing_docs)]
 
 mod conversations;
+mod imports;
 mod integrations;
 mod mcp;
 mod migrations;
 mod rows;
 mod secrets;
+mod shared_tools;
 mod versions;
 
 use async_trait::async_trait;
@@ -237,6 +239,81 @@ fn referrers(tx: &Connection, org: &str, id: &str) -> StoreResult<Vec<String>> {
     Ok(ids)
 }
 
+/// Applies `update` to the main version of live assistant `id`, writing a new version (main
+/// unless `promote_to_main` is false), replacing the tags if the update has them, and pruning
+/// old versions: the body of `update_assistant`, shared with attaching and detaching shared
+/// tools. `None` when there is no such assistant.
+pub(crate) fn update_main(
+    tx: &Connection,
+    org: &str,
+    id: &str,
+    update: &AssistantUpdate,
+    new_version: VersionId,
+    now: DateTime<Utc>,
+) -> StoreResult<Option<AssistantRecord>> {
+    let Some(mut current) = get_live(tx, org, id)? else {
+        return Ok(None);
+    };
+    let config = update.apply(&current.version.config);
+    let number: i64 = tx
+        .prepare_cached(
+            "select coalesce(max(number), 0) + 1 from assistant_versions where assistant_id = ?1",
+        )
+        .map_err(db_err)?
+        .query_row(params![id], |r| r.get(0))
+        .map_err(db_err)?;
+    let name = update
+        .version_name
+        .clone()
+        .unwrap_or_else(|| DEFAULT_VERSION_NAME.to_owned());
+    let json = serde_json::Value::Object(config.as_map().clone()).to_string();
+    tx.prepare_cached(
+            "insert into assistant_versions (id, assistant_id, org_id, number, name, config, created_at) \
+             values (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .map_err(db_err)?
+        .execute(params![new_version.as_str(), id, org, number, name, json, ts(&now)])
+        .map_err(db_err)?;
+    let main = if update.promote_to_main {
+        tx.prepare_cached("update assistants set main_version_id = ?1 where id = ?2")
+            .map_err(db_err)?
+            .execute(params![new_version.as_str(), id])
+            .map_err(db_err)?;
+        new_version.clone()
+    } else {
+        current.version.id.clone()
+    };
+    if let Some(tags) = &update.tags {
+        write_tags(tx, id, tags)?;
+        current.tags = tags.clone();
+    }
+    let newest_first: Vec<VersionId> = tx
+        .prepare_cached(
+            "select id from assistant_versions where assistant_id = ?1 order by number desc",
+        )
+        .map_err(db_err)?
+        .query_map(params![id], |r| {
+            Ok(VersionId::from_string(r.get::<_, String>(0)?))
+        })
+        .map_err(db_err)?
+        .collect::<Result<_, _>>()
+        .map_err(db_err)?;
+    let protected = versions::canary_versions(tx, id)?;
+    for old in versions_to_prune(&newest_first, &main, &protected) {
+        tx.prepare_cached("delete from assistant_versions where id = ?1")
+            .map_err(db_err)?
+            .execute(params![old.as_str()])
+            .map_err(db_err)?;
+    }
+    current.version = parley_store::VersionRecord {
+        id: new_version,
+        name,
+        created_at: now,
+        config,
+    };
+    Ok(Some(current))
+}
+
 #[async_trait]
 impl CoreStore for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
@@ -447,64 +524,8 @@ impl CoreStore for SqliteStore {
         now: DateTime<Utc>,
     ) -> StoreResult<Option<AssistantRecord>> {
         let (org, id, update) = (org.clone(), id.clone(), update.clone());
-        self.write(move |tx| {
-            let Some(mut current) = get_live(tx, org.as_str(), id.as_str())? else {
-                return Ok(None);
-            };
-            let config = update.apply(&current.version.config);
-            let number: i64 = tx
-                .prepare_cached("select coalesce(max(number), 0) + 1 from assistant_versions where assistant_id = ?1")
-                .map_err(db_err)?
-                .query_row(params![id.as_str()], |r| r.get(0))
-                .map_err(db_err)?;
-            let name = update
-                .version_name
-                .clone()
-                .unwrap_or_else(|| DEFAULT_VERSION_NAME.to_owned());
-            let json = serde_json::Value::Object(config.as_map().clone()).to_string();
-            tx.prepare_cached(
-                "insert into assistant_versions (id, assistant_id, org_id, number, name, config, created_at) \
-                 values (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )
-            .map_err(db_err)?
-            .execute(params![new_version.as_str(), id.as_str(), org.as_str(), number, name, json, ts(&now)])
-            .map_err(db_err)?;
-            let main = if update.promote_to_main {
-                tx.prepare_cached("update assistants set main_version_id = ?1 where id = ?2")
-                    .map_err(db_err)?
-                    .execute(params![new_version.as_str(), id.as_str()])
-                    .map_err(db_err)?;
-                new_version.clone()
-            } else {
-                current.version.id.clone()
-            };
-            if let Some(tags) = &update.tags {
-                write_tags(tx, id.as_str(), tags)?;
-                current.tags = tags.clone();
-            }
-            let newest_first: Vec<VersionId> = tx
-                .prepare_cached("select id from assistant_versions where assistant_id = ?1 order by number desc")
-                .map_err(db_err)?
-                .query_map(params![id.as_str()], |r| Ok(VersionId::from_string(r.get::<_, String>(0)?)))
-                .map_err(db_err)?
-                .collect::<Result<_, _>>()
-                .map_err(db_err)?;
-            let protected = versions::canary_versions(tx, id.as_str())?;
-            for old in versions_to_prune(&newest_first, &main, &protected) {
-                tx.prepare_cached("delete from assistant_versions where id = ?1")
-                    .map_err(db_err)?
-                    .execute(params![old.as_str()])
-                    .map_err(db_err)?;
-            }
-            current.version = parley_store::VersionRecord {
-                id: new_version,
-                name,
-                created_at: now,
-                config,
-            };
-            Ok(Some(current))
-        })
-        .await
+        self.write(move |tx| update_main(tx, org.as_str(), id.as_str(), &update, new_version, now))
+            .await
     }
 
     async fn delete_assistant(

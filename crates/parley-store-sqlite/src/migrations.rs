@@ -18,6 +18,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     ),
     (5, include_str!("../migrations/0005_canary_deploys.sql")),
     (6, include_str!("../migrations/0006_conversations.sql")),
+    (7, include_str!("../migrations/0007_shared_tools.sql")),
 ];
 
 /// Applies every migration not yet recorded in `schema_migrations`.

@@ -30,9 +30,11 @@ use std::sync::Arc;
 use tokio::task::JoinSet;
 
 mod conversations;
+mod imports;
 mod integrations;
 mod mcp;
 mod secrets;
+mod shared_tools;
 
 /// The model `parse_create` fills in when a body has none.
 const MODEL: &str = "test/model";
@@ -60,6 +62,8 @@ pub async fn run_all(store: Arc<dyn Store>) {
     mcp::run(&store, t0).await;
     integrations::run(&store, t0).await;
     conversations::run(&store, t0).await;
+    imports::run(&store, t0).await;
+    shared_tools::run(&store, t0).await;
 }
 
 // ---------------------------------------------------------------------------------------

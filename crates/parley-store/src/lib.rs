@@ -337,16 +337,37 @@ pub use conversations::{
     ConversationRecord, ConversationStore, CreateConversationOutcome, MessageRecord,
     NewConversation, NewMessage,
 };
+mod imports;
+pub use imports::ImportStore;
+mod shared_tools;
+pub use shared_tools::{
+    attach_conflict, in_order, AttachmentChange, SharedToolChange, SharedToolFilter,
+    SharedToolRecord, SharedToolStore,
+};
 
 /// Everything Parley persists, one trait per aggregate. Implemented once per backend; the same
 /// contract suite runs against each.
 pub trait Store:
-    CoreStore + SecretStore + McpStore + IntegrationStore + VersionStore + ConversationStore
+    CoreStore
+    + SecretStore
+    + McpStore
+    + IntegrationStore
+    + VersionStore
+    + ConversationStore
+    + SharedToolStore
+    + ImportStore
 {
 }
 
 impl<
-        T: CoreStore + SecretStore + McpStore + IntegrationStore + VersionStore + ConversationStore,
+        T: CoreStore
+            + SecretStore
+            + McpStore
+            + IntegrationStore
+            + VersionStore
+            + ConversationStore
+            + SharedToolStore
+            + ImportStore,
     > Store for T
 {
 }

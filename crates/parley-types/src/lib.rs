@@ -11,10 +11,13 @@
 
 pub mod assistants;
 pub mod canary_deploys;
+pub mod chat;
+pub mod conversations;
 pub mod error;
 pub mod integration_secrets;
 pub mod integrations;
 pub mod mcp_servers;
+pub mod models;
 pub mod pagination;
 mod serde_util;
 

@@ -2,17 +2,29 @@
 //! running server over loopback. Each connection is one HTTP/1.1 keep-alive connection that
 //! sends its next request as soon as the previous response has been read; latencies go into
 //! an HDR histogram.
+//!
+//! The `chat-*` scenarios measure `POST /v2/ai/assistants/{id}/chat` (see [`chat`]);
+//! `parley bench llm-stub` is the OpenAI-compatible stand-in they run against (see [`stub`]).
+
+mod chat;
+mod stub;
 
 use anyhow::{bail, Context};
 use bytes::Bytes;
-use clap::{Args, ValueEnum};
+use clap::{Args, Subcommand, ValueEnum};
 use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
+
+/// Longest a benchmark request may take before it counts as an error (and its connection is
+/// replaced).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Which request a run sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -23,17 +35,52 @@ pub enum Scenario {
     Create,
     /// `GET /v2/ai/assistants` over 100 assistants.
     List,
+    /// Chat turns against a zero-latency model (`--fast-model`): the server's own cost of a
+    /// turn, once with a new conversation per request and once continuing conversations.
+    ChatOverhead,
+    /// Many conversations at once against a slow model (`--slow-model`): throughput,
+    /// latency and errors when turns overlap.
+    ChatConcurrent,
+    /// Streamed chat turns with the embedded model (`--embedded-model`): time to first token
+    /// and generation speed as a client sees them.
+    ChatEmbedded,
+}
+
+impl Scenario {
+    /// The name printed in the results (as on the command line).
+    fn name(self) -> &'static str {
+        match self {
+            Scenario::Get => "get",
+            Scenario::Create => "create",
+            Scenario::List => "list",
+            Scenario::ChatOverhead => "chat-overhead",
+            Scenario::ChatConcurrent => "chat-concurrent",
+            Scenario::ChatEmbedded => "chat-embedded",
+        }
+    }
+
+    /// Connections when `--connections` is not given.
+    fn default_connections(self) -> usize {
+        match self {
+            Scenario::Get | Scenario::Create | Scenario::List => 64,
+            Scenario::ChatOverhead | Scenario::ChatEmbedded => 1,
+            Scenario::ChatConcurrent => 200,
+        }
+    }
 }
 
 /// Options of `parley bench`.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct BenchArgs {
+    #[command(subcommand)]
+    tool: Option<BenchTool>,
     /// Server base URL (without /v2).
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     url: String,
     /// API key (defaults to PARLEY_API_KEY).
     #[arg(long, env = "PARLEY_API_KEY", hide_env_values = true)]
-    api_key: String,
+    api_key: Option<String>,
     /// Scenarios to run, in order.
     #[arg(
         long,
@@ -42,9 +89,10 @@ pub struct BenchArgs {
         default_value = "get,list,create"
     )]
     scenarios: Vec<Scenario>,
-    /// Concurrent connections.
-    #[arg(long, default_value_t = 64)]
-    connections: usize,
+    /// Concurrent connections [default: 64 for get, list and create; 1 for chat-overhead; 200
+    /// for chat-concurrent].
+    #[arg(long)]
+    connections: Option<usize>,
     /// Seconds each scenario runs (after a 1 s warm-up).
     #[arg(long, default_value_t = 10)]
     seconds: u64,
@@ -54,25 +102,87 @@ pub struct BenchArgs {
     /// Label printed with the results (e.g. the backend).
     #[arg(long, default_value = "")]
     label: String,
+    #[command(flatten)]
+    chat: chat::ChatOptions,
 }
 
+/// Instruments that run instead of a load test.
+#[derive(Debug, Subcommand)]
+enum BenchTool {
+    /// Serve an OpenAI-compatible chat completions stand-in: a fixed answer after a fixed
+    /// latency (the model side of the chat scenarios).
+    #[command(name = "llm-stub")]
+    LlmStub(stub::StubArgs),
+}
+
+/// Where the load goes.
+#[derive(Debug, Clone)]
 struct Target {
     host: String,
     authority: String,
     key: String,
 }
 
-/// One scenario's results.
+/// One measured run's results.
 struct Outcome {
     requests: u64,
     failures: u64,
     elapsed: Duration,
     latency: Histogram<u64>,
+    /// Failures by kind (`HTTP 502`, `timeout`, `transport: …`).
+    errors: BTreeMap<String, u64>,
+    /// The body of the first failed response.
+    first_error: Option<String>,
 }
 
-/// Runs the benchmark on its own runtime of `--threads` threads and prints one line per
-/// scenario.
+impl Outcome {
+    fn empty() -> Self {
+        Outcome {
+            requests: 0,
+            failures: 0,
+            elapsed: Duration::ZERO,
+            latency: new_histogram(),
+            errors: BTreeMap::new(),
+            first_error: None,
+        }
+    }
+
+    fn fail(&mut self, kind: String, body: Option<String>) {
+        self.failures += 1;
+        *self.errors.entry(kind).or_default() += 1;
+        if self.first_error.is_none() {
+            self.first_error = body;
+        }
+    }
+
+    fn merge(&mut self, other: Outcome) -> anyhow::Result<()> {
+        self.requests += other.requests;
+        self.failures += other.failures;
+        self.latency.add(&other.latency)?;
+        for (kind, count) in other.errors {
+            *self.errors.entry(kind).or_default() += count;
+        }
+        if self.first_error.is_none() {
+            self.first_error = other.first_error;
+        }
+        Ok(())
+    }
+}
+
+fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 600_000_000, 3).expect("histogram bounds")
+}
+
+/// Builds request `n` of connection `connection`.
+type MakeRequest =
+    Arc<dyn Fn(usize, u64) -> anyhow::Result<http::Request<Full<Bytes>>> + Send + Sync>;
+
+/// Runs the benchmark (or the instrument) on its own runtime of `--threads` threads and prints
+/// one line per scenario.
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if let Some(BenchTool::LlmStub(stub)) = args.tool {
+        return stub::run(stub);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.threads.max(1))
         .enable_all()
@@ -87,25 +197,37 @@ async fn run_scenarios(args: BenchArgs) -> anyhow::Result<()> {
         .context("--url must be http://HOST:PORT")?
         .trim_end_matches('/')
         .to_owned();
+    let key = args
+        .api_key
+        .clone()
+        .context("an API key is needed: --api-key or PARLEY_API_KEY")?;
     let target = Target {
         host: authority.clone(),
         authority,
-        key: args.api_key.clone(),
+        key,
     };
-    println!(
-        "{:<10} {:<8} {:>5} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9} {:>8}",
-        "label",
-        "scenario",
-        "conns",
-        "requests",
-        "req/s",
-        "p50 ms",
-        "p90 ms",
-        "p99 ms",
-        "max ms",
-        "errors"
-    );
+    print_header();
     for scenario in &args.scenarios {
+        let connections = args
+            .connections
+            .unwrap_or_else(|| scenario.default_connections())
+            .max(1);
+        let seconds = Duration::from_secs(args.seconds);
+        match scenario {
+            Scenario::ChatOverhead => {
+                chat::overhead(&target, &args.chat, &args.label, connections, seconds).await?;
+                continue;
+            }
+            Scenario::ChatConcurrent => {
+                chat::concurrent(&target, &args.chat, &args.label, connections, seconds).await?;
+                continue;
+            }
+            Scenario::ChatEmbedded => {
+                chat::embedded(&target, &args.chat, &args.label).await?;
+                continue;
+            }
+            Scenario::Get | Scenario::Create | Scenario::List => {}
+        }
         let path = prepare(&target, *scenario).await?;
         let (method, body) = match scenario {
             Scenario::Create => (
@@ -117,66 +239,71 @@ async fn run_scenarios(args: BenchArgs) -> anyhow::Result<()> {
             ),
             _ => (http::Method::GET, Bytes::new()),
         };
+        let make: MakeRequest = {
+            let target = target.clone();
+            Arc::new(move |_, _| request(&target, method.clone(), &path, body.clone()))
+        };
         // Warm-up, then the measured run.
-        load(
-            &target,
-            &method,
-            &path,
-            &body,
-            args.connections,
-            Duration::from_secs(1),
-        )
-        .await?;
-        let outcome = load(
-            &target,
-            &method,
-            &path,
-            &body,
-            args.connections,
-            Duration::from_secs(args.seconds),
-        )
-        .await?;
-        let ms = |q: f64| outcome.latency.value_at_quantile(q) as f64 / 1000.0;
-        println!(
-            "{:<10} {:<8} {:>5} {:>10} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>8}",
-            args.label,
-            format!("{scenario:?}").to_lowercase(),
-            args.connections,
-            outcome.requests,
-            outcome.requests as f64 / outcome.elapsed.as_secs_f64(),
-            ms(0.5),
-            ms(0.9),
-            ms(0.99),
-            outcome.latency.max() as f64 / 1000.0,
-            outcome.failures
-        );
+        load(&target, connections, Duration::from_secs(1), make.clone()).await?;
+        let outcome = load(&target, connections, seconds, make).await?;
+        print_row(&args.label, scenario.name(), connections, &outcome);
     }
     Ok(())
+}
+
+fn print_header() {
+    println!(
+        "{:<10} {:<22} {:>5} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9} {:>8}",
+        "label",
+        "scenario",
+        "conns",
+        "requests",
+        "req/s",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "max ms",
+        "errors"
+    );
+}
+
+/// Prints one result line, and what the failures were when there were any.
+fn print_row(label: &str, scenario: &str, connections: usize, outcome: &Outcome) {
+    let ms = |q: f64| outcome.latency.value_at_quantile(q) as f64 / 1000.0;
+    println!(
+        "{:<10} {:<22} {:>5} {:>10} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>8}",
+        label,
+        scenario,
+        connections,
+        outcome.requests,
+        outcome.requests as f64 / outcome.elapsed.as_secs_f64(),
+        ms(0.5),
+        ms(0.9),
+        ms(0.99),
+        outcome.latency.max() as f64 / 1000.0,
+        outcome.failures
+    );
+    if outcome.failures > 0 {
+        let kinds: Vec<String> = outcome
+            .errors
+            .iter()
+            .map(|(kind, count)| format!("{kind} ×{count}"))
+            .collect();
+        println!("{:<10}   errors: {}", "", kinds.join(", "));
+        if let Some(body) = &outcome.first_error {
+            let body: String = body.chars().take(300).collect();
+            println!("{:<10}   first error: {body}", "");
+        }
+    }
 }
 
 /// Creates what a scenario needs and returns the path it requests.
 async fn prepare(target: &Target, scenario: Scenario) -> anyhow::Result<String> {
     let mut sender = connect(target).await?;
-    let create = || {
-        let body = Bytes::from(
-            json!({"name": "Bench seed", "instructions": "Seeded for the benchmark."}).to_string(),
-        );
-        request(target, http::Method::POST, "/v2/ai/assistants", body)
-    };
     match scenario {
-        Scenario::Create => Ok("/v2/ai/assistants".into()),
         Scenario::Get => {
-            let (status, body) = send(&mut sender, create()?).await?;
-            if status != 200 {
-                bail!(
-                    "creating the benchmark assistant failed with {status}: {}",
-                    String::from_utf8_lossy(&body)
-                );
-            }
-            let created: Value = serde_json::from_slice(&body)?;
-            let id = created["id"]
-                .as_str()
-                .context("created assistant has no id")?;
+            let body = json!({"name": "Bench seed", "instructions": "Seeded for the benchmark."});
+            let id = create_assistant(target, &mut sender, body).await?;
             Ok(format!("/v2/ai/assistants/{id}"))
         }
         Scenario::List => {
@@ -196,14 +323,40 @@ async fn prepare(target: &Target, scenario: Scenario) -> anyhow::Result<String> 
                 bail!("the list scenario wants an organization with at most 100 assistants; this one has {count}");
             }
             for _ in count..100 {
-                let (status, _) = send(&mut sender, create()?).await?;
-                if status != 200 {
-                    bail!("seeding assistants failed with {status}");
-                }
+                let body =
+                    json!({"name": "Bench seed", "instructions": "Seeded for the benchmark."});
+                create_assistant(target, &mut sender, body).await?;
             }
             Ok("/v2/ai/assistants".into())
         }
+        _ => Ok("/v2/ai/assistants".into()),
     }
+}
+
+/// Creates an assistant from `body` and returns its id.
+async fn create_assistant(
+    target: &Target,
+    sender: &mut http1::SendRequest<Full<Bytes>>,
+    body: Value,
+) -> anyhow::Result<String> {
+    let create = request(
+        target,
+        http::Method::POST,
+        "/v2/ai/assistants",
+        Bytes::from(body.to_string()),
+    )?;
+    let (status, body) = send(sender, create).await?;
+    if status != 200 {
+        bail!(
+            "creating the benchmark assistant failed with {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    let created: Value = serde_json::from_slice(&body)?;
+    Ok(created["id"]
+        .as_str()
+        .context("created assistant has no id")?
+        .to_owned())
 }
 
 async fn connect(target: &Target) -> anyhow::Result<http1::SendRequest<Full<Bytes>>> {
@@ -246,56 +399,68 @@ async fn send(
     Ok((status, body))
 }
 
+/// A closed loop of `connections` connections for `duration`, each sending `make`'s requests
+/// one after another. A failed exchange (status outside 2xx, transport error, timeout) is
+/// counted by kind; after a transport error or a timeout the connection is replaced.
 async fn load(
     target: &Target,
-    method: &http::Method,
-    path: &str,
-    body: &Bytes,
     connections: usize,
     duration: Duration,
+    make: MakeRequest,
 ) -> anyhow::Result<Outcome> {
+    let mut senders = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        senders.push(connect(target).await?);
+    }
     let start = Instant::now();
     let deadline = start + duration;
     let mut tasks = Vec::with_capacity(connections);
-    for _ in 0..connections {
-        let mut sender = connect(target).await?;
-        let (method, path, body) = (method.clone(), path.to_owned(), body.clone());
-        let authority = target.authority.clone();
-        let key = target.key.clone();
+    for (index, mut sender) in senders.into_iter().enumerate() {
+        let make = make.clone();
+        let target = target.clone();
         tasks.push(tokio::spawn(async move {
-            let mut latency =
-                Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
-            let (mut requests, mut failures) = (0u64, 0u64);
-            let target = Target {
-                host: authority.clone(),
-                authority,
-                key,
-            };
+            let mut outcome = Outcome::empty();
+            let mut n = 0u64;
             while Instant::now() < deadline {
-                let req = request(&target, method.clone(), &path, body.clone())?;
+                let req = make(index, n)?;
+                n += 1;
                 let sent = Instant::now();
-                let (status, _) = send(&mut sender, req).await?;
+                let result = tokio::time::timeout(REQUEST_TIMEOUT, send(&mut sender, req)).await;
                 let micros = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
-                latency.saturating_record(micros.max(1));
-                requests += 1;
-                if !(200..300).contains(&status) {
-                    failures += 1;
+                outcome.latency.saturating_record(micros.max(1));
+                outcome.requests += 1;
+                let broken = match result {
+                    Ok(Ok((status, _))) if (200..300).contains(&status) => false,
+                    Ok(Ok((status, body))) => {
+                        let body = String::from_utf8_lossy(&body).into_owned();
+                        outcome.fail(format!("HTTP {status}"), Some(body));
+                        false
+                    }
+                    Ok(Err(e)) => {
+                        outcome.fail(format!("transport: {e}"), None);
+                        true
+                    }
+                    Err(_) => {
+                        outcome.fail("timeout".into(), None);
+                        true
+                    }
+                };
+                if broken {
+                    match connect(&target).await {
+                        Ok(fresh) => sender = fresh,
+                        Err(e) => {
+                            outcome.fail(format!("reconnect: {e}"), None);
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    }
                 }
             }
-            anyhow::Ok((requests, failures, latency))
+            anyhow::Ok(outcome)
         }));
     }
-    let mut outcome = Outcome {
-        requests: 0,
-        failures: 0,
-        elapsed: Duration::ZERO,
-        latency: Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds"),
-    };
+    let mut outcome = Outcome::empty();
     for task in tasks {
-        let (requests, failures, latency) = task.await??;
-        outcome.requests += requests;
-        outcome.failures += failures;
-        outcome.latency.add(&latency)?;
+        outcome.merge(task.await??)?;
     }
     outcome.elapsed = start.elapsed();
     Ok(outcome)

@@ -1,5 +1,7 @@
-//! Client commands: `parley assistants|versions|canary|mcp|secrets|integrations …` talk to a
-//! running Parley (or to Telnyx) through the Rust SDK, `parley-client`.
+//! Client commands: `parley assistants|versions|canary|mcp|secrets|integrations|
+//! conversations|ai-models …` talk to a running Parley (or to Telnyx) through the Rust SDK,
+//! `parley-client`; `parley chat` is an interactive conversation with an assistant
+//! ([`chat`]).
 //!
 //! Every command takes `--base-url` (default `TELNYX_BASE_URL`, else
 //! `http://127.0.0.1:8080/v2`), `--api-key` (default `TELNYX_API_KEY`, else `PARLEY_API_KEY`)
@@ -7,14 +9,20 @@
 //! `--json FILE` (or `-` for standard input) for everything else; flags win. An API error
 //! prints the envelope's title and detail on one line and the command exits with status 1.
 
+mod chat;
+
 use anyhow::{anyhow, bail, Context};
 use clap::{Args, Subcommand, ValueEnum};
 use futures::TryStreamExt;
+use parley_client::resources::ai::conversations::ConversationListParams;
 use parley_client::types::assistants::{
     AssistantCreateParams, AssistantDeleteParams, AssistantUpdateParams, InferenceEmbedding,
 };
 use parley_client::types::canary_deploys::{
     CanaryDeploy, CanaryDeployParams, CanaryRule, CanaryServe, Clause, ClauseOperator, RolloutSlot,
+};
+use parley_client::types::conversations::{
+    Conversation, ConversationCreateParams, ConversationMessage, ConversationUpdateParams,
 };
 use parley_client::types::integration_secrets::{
     IntegrationSecretCreateParams, IntegrationSecretListParams, SecretType,
@@ -25,6 +33,7 @@ use parley_client::Client;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::PathBuf;
 
@@ -75,6 +84,34 @@ pub enum ClientCommand {
         connection: Connection,
         #[command(subcommand)]
         command: IntegrationsCommand,
+    },
+    /// Conversations: list (with filters), get, messages, create, update, delete.
+    Conversations {
+        #[command(flatten)]
+        connection: Connection,
+        #[command(subcommand)]
+        command: ConversationsCommand,
+    },
+    /// The models a running server can answer with.
+    ///
+    /// `GET /v2/ai/models`; `parley models` manages the model files of this machine.
+    #[command(name = "ai-models")]
+    AiModels {
+        #[command(flatten)]
+        connection: Connection,
+        #[command(subcommand)]
+        command: AiModelsCommand,
+    },
+    /// Chat with an assistant in the terminal.
+    ///
+    /// Each line read is one message; the answer streams back as it is written. `/new`
+    /// starts a new conversation, `/quit` (or the end of input) leaves. Works with piped
+    /// input too. `--output` does not apply.
+    Chat {
+        #[command(flatten)]
+        connection: Connection,
+        #[command(flatten)]
+        args: chat::ChatArgs,
     },
 }
 
@@ -391,6 +428,72 @@ pub enum IntegrationsCommand {
     Connections,
 }
 
+/// `parley conversations …`
+#[derive(Debug, Subcommand)]
+pub enum ConversationsCommand {
+    /// List conversations, newest first (at most 100 unless `--limit`).
+    List {
+        /// Only conversations of this assistant.
+        #[arg(long, value_name = "ASSISTANT_ID")]
+        assistant: Option<String>,
+        /// A PostgREST filter (repeat; all must hold): `metadata->tier=eq.gold`,
+        /// `created_at=gte.2025-01-01`, `name=ilike.*vip*`, `or=(id.eq.a,id.eq.b)`.
+        #[arg(long, value_name = "NAME=OPERATOR.VALUE")]
+        filter: Vec<String>,
+        /// Sort order: `last_message_at.desc`, `name.asc,created_at.desc`, …
+        #[arg(long, value_name = "FIELD.asc|desc")]
+        order: Option<String>,
+        /// At most this many (1 to 1000).
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Show one conversation.
+    Get {
+        /// Conversation id.
+        id: String,
+    },
+    /// List the messages of a conversation, oldest first.
+    Messages {
+        /// Conversation id.
+        id: String,
+        #[command(flatten)]
+        paging: Paging,
+    },
+    /// Create an empty conversation (its first chat message binds it to an assistant).
+    Create {
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// A metadata entry (repeat).
+        #[arg(long, value_name = "KEY=VALUE")]
+        metadata: Vec<String>,
+    },
+    /// Change the metadata of a conversation: given keys are set, `--remove` keys removed,
+    /// the others kept.
+    Update {
+        /// Conversation id.
+        id: String,
+        /// A metadata entry to set (repeat).
+        #[arg(long, value_name = "KEY=VALUE")]
+        metadata: Vec<String>,
+        /// A metadata key to remove (repeat).
+        #[arg(long, value_name = "KEY")]
+        remove: Vec<String>,
+    },
+    /// Delete a conversation and its messages.
+    Delete {
+        /// Conversation id.
+        id: String,
+    },
+}
+
+/// `parley ai-models …`
+#[derive(Debug, Subcommand)]
+pub enum AiModelsCommand {
+    /// List the models assistants can name (`*` marks the default of new assistants).
+    List,
+}
+
 /// Runs a client command.
 pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
     let (connection, run) = match command {
@@ -418,6 +521,15 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
             connection,
             command,
         } => (connection, Run::Integrations(command)),
+        ClientCommand::Conversations {
+            connection,
+            command,
+        } => (connection, Run::Conversations(command)),
+        ClientCommand::AiModels {
+            connection,
+            command,
+        } => (connection, Run::AiModels(command)),
+        ClientCommand::Chat { connection, args } => (connection, Run::Chat(args)),
     };
     let api_key = connection
         .api_key
@@ -444,15 +556,24 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
         Run::Mcp(command) => mcp(&client, &out, command).await,
         Run::Secrets(command) => secrets(&client, &out, command).await,
         Run::Integrations(command) => integrations(&client, &out, command).await,
+        Run::Conversations(command) => conversations(&client, &out, command).await,
+        Run::AiModels(command) => ai_models(&client, &out, command).await,
+        Run::Chat(args) => chat::run(&client, args, keyless).await,
     };
     result.map_err(|e| match e.downcast::<parley_client::Error>() {
-        Ok(error) if keyless && error.status() == Some(401) => {
-            anyhow!("{error} (no API key given: use --api-key, TELNYX_API_KEY or PARLEY_API_KEY)")
-        }
         // The SDK's message is one line and names its causes: print it alone.
-        Ok(error) => anyhow!("{error}"),
+        Ok(error) => anyhow!("{}", describe(&error, keyless)),
         Err(other) => other,
     })
+}
+
+/// An SDK error as one line, with a hint when a 401 may come from a missing key.
+fn describe(error: &parley_client::Error, keyless: bool) -> String {
+    if keyless && error.status() == Some(401) {
+        format!("{error} (no API key given: use --api-key, TELNYX_API_KEY or PARLEY_API_KEY)")
+    } else {
+        error.to_string()
+    }
 }
 
 enum Run {
@@ -462,6 +583,9 @@ enum Run {
     Mcp(McpCommand),
     Secrets(SecretsCommand),
     Integrations(IntegrationsCommand),
+    Conversations(ConversationsCommand),
+    AiModels(AiModelsCommand),
+    Chat(chat::ChatArgs),
 }
 
 /// The columns of an assistant in a list, and its rows in a detail view.
@@ -828,6 +952,180 @@ async fn integrations(
     }
 }
 
+/// The columns of a conversation in a list, and its rows in a detail view.
+const CONVERSATION_COLUMNS: &[&str] = &["id", "name", "created_at", "last_message_at", "metadata"];
+
+async fn conversations(
+    client: &Client,
+    out: &Printer,
+    command: ConversationsCommand,
+) -> anyhow::Result<()> {
+    let conversations = client.ai().conversations();
+    match command {
+        ConversationsCommand::List {
+            assistant,
+            filter,
+            order,
+            limit,
+        } => {
+            let mut params = ConversationListParams::new();
+            if let Some(assistant) = assistant {
+                params = params.assistant_id(assistant);
+            }
+            for pair in &filter {
+                let (name, value) = pair
+                    .split_once('=')
+                    .filter(|(name, _)| !name.is_empty())
+                    .with_context(|| {
+                        format!(
+                            "--filter {pair:?} is not NAME=OPERATOR.VALUE \
+                             (e.g. metadata->tier=eq.gold)"
+                        )
+                    })?;
+                params = params.pair(name, value);
+            }
+            if let Some(order) = order {
+                params = params.pair("order", order);
+            }
+            if let Some(limit) = limit {
+                params = params.limit(limit);
+            }
+            let list = conversations.list(&params).await?;
+            if out.output == Output::Json {
+                return out.json(&list.data);
+            }
+            let rows: Vec<Value> = list.data.iter().map(conversation_view).collect();
+            out.list(&rows, CONVERSATION_COLUMNS)
+        }
+        ConversationsCommand::Get { id } => {
+            let conversation = conversations.retrieve(&id).await?;
+            out.conversation(&conversation)
+        }
+        ConversationsCommand::Messages { id, paging } => {
+            let messages = conversations.messages(&id);
+            let items: Vec<ConversationMessage> = if paging.page.is_some() {
+                messages.list(&paging.params()).await?.data
+            } else {
+                messages.list_all(&paging.params()).try_collect().await?
+            };
+            if out.output == Output::Json {
+                return out.json(&items);
+            }
+            let rows: Vec<Value> = items.iter().map(message_view).collect();
+            out.list(&rows, &["created_at", "role", "name", "text"])
+        }
+        ConversationsCommand::Create { name, metadata } => {
+            let metadata = key_values(&metadata, "--metadata")?;
+            let params = ConversationCreateParams {
+                name,
+                metadata: (!metadata.is_empty()).then_some(metadata),
+                ..Default::default()
+            };
+            out.conversation(&conversations.create(&params).await?)
+        }
+        ConversationsCommand::Update {
+            id,
+            metadata,
+            remove,
+        } => {
+            if metadata.is_empty() && remove.is_empty() {
+                bail!("give --metadata KEY=VALUE or --remove KEY (repeat for several)");
+            }
+            let mut params = ConversationUpdateParams::default();
+            for key in remove {
+                params = params.remove(key);
+            }
+            for (key, value) in key_values(&metadata, "--metadata")? {
+                params = params.set(key, value);
+            }
+            out.conversation(&conversations.update(&id, &params).await?)
+        }
+        ConversationsCommand::Delete { id } => {
+            conversations.delete(&id).await?;
+            out.done(
+                &json!({"id": id, "deleted": true}),
+                &format!("deleted {id}"),
+            )
+        }
+    }
+}
+
+async fn ai_models(client: &Client, out: &Printer, command: AiModelsCommand) -> anyhow::Result<()> {
+    match command {
+        AiModelsCommand::List => {
+            let models = client.ai().models().list().await?;
+            if out.output == Output::Json {
+                return out.json(&models.data);
+            }
+            let rows = models
+                .data
+                .iter()
+                .map(|m| {
+                    let default = if m.recommended_for_assistants == Some(true) {
+                        "*"
+                    } else {
+                        ""
+                    };
+                    vec![default.to_owned(), m.id.clone(), m.owned_by.clone()]
+                })
+                .collect();
+            emit(&table(&["", "id", "owned_by"], rows))
+        }
+    }
+}
+
+/// `KEY=VALUE` arguments as a map; `flag` names them in errors.
+fn key_values(items: &[String], flag: &str) -> anyhow::Result<BTreeMap<String, String>> {
+    items
+        .iter()
+        .map(|item| match item.split_once('=') {
+            Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+            _ => bail!("{flag} {item:?} is not KEY=VALUE"),
+        })
+        .collect()
+}
+
+/// A conversation for a table: its metadata as `key=value` pairs.
+fn conversation_view(conversation: &Conversation) -> Value {
+    let metadata = conversation
+        .metadata
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    json!({
+        "id": conversation.id,
+        "name": conversation.name,
+        "created_at": conversation.created_at,
+        "last_message_at": conversation.last_message_at,
+        "metadata": metadata,
+    })
+}
+
+/// A message for a table: tool calls written out after the text, the call a tool message
+/// answers before it.
+fn message_view(message: &ConversationMessage) -> Value {
+    let mut text = message.text.clone();
+    if let Some(id) = &message.tool_call_id {
+        text = format!("[{id}] {text}");
+    }
+    for call in message.tool_calls.iter().flatten() {
+        if !text.is_empty() {
+            text.push(' ');
+        }
+        text.push_str(&format!(
+            "→ {}({})",
+            call.function.name, call.function.arguments
+        ));
+    }
+    json!({
+        "created_at": message.created_at,
+        "role": message.role,
+        "name": message.name,
+        "text": text,
+    })
+}
+
 /// Reads a JSON object from a file, or standard input for `-`; an empty object without one.
 fn read_json_object(path: Option<&PathBuf>) -> anyhow::Result<Map<String, Value>> {
     let Some(path) = path else {
@@ -953,6 +1251,32 @@ impl Printer {
             })
             .collect();
         emit(&format!("\n{}", table(&["rule", "match", "serve"], rows)))
+    }
+
+    /// One conversation: its fields, then one row per metadata entry.
+    fn conversation(&self, conversation: &Conversation) -> anyhow::Result<()> {
+        if self.output == Output::Json {
+            return self.json(conversation);
+        }
+        let mut rows: Vec<Vec<String>> = ["id", "name", "created_at", "last_message_at"]
+            .iter()
+            .zip([
+                Some(&conversation.id),
+                conversation.name.as_ref(),
+                Some(&conversation.created_at),
+                Some(&conversation.last_message_at),
+            ])
+            .filter_map(|(field, value)| {
+                Some(vec![(*field).to_owned(), cell(Some(&json!(value?)))])
+            })
+            .collect();
+        rows.extend(
+            conversation
+                .metadata
+                .iter()
+                .map(|(k, v)| vec![format!("metadata.{k}"), cell(Some(&json!(v)))]),
+        );
+        emit(&table(&[], rows))
     }
 
     /// A command without an object to show: a sentence, or the response as JSON.

@@ -1,6 +1,7 @@
 //! The client commands as a user runs them: the built `parley` binary against a
 //! `parley serve` child, checking what it prints as tables and as JSON, and its errors.
 
+use parley_llm::test_support::{Reply, ScriptedServer};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
@@ -18,11 +19,28 @@ struct Server {
 }
 
 impl Server {
+    fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// A server whose every model is answered by the scripted LLM at `llm_base_url`, with no
+    /// embedded model.
+    fn start_with_llm(llm_base_url: &str) -> Self {
+        Self::start_with(&[
+            ("PARLEY_LLM_BASE_URL", llm_base_url),
+            ("PARLEY_EMBEDDED_MODEL", "false"),
+            ("PARLEY_ALLOW_PRIVATE_NETWORK", "true"),
+            ("PARLEY_LLM_TIMEOUT_MS", "2000"),
+        ])
+    }
+
+    /// A server with these extra environment variables.
     // The child is waited for in `Drop`.
     #[allow(clippy::zombie_processes)]
-    fn start() -> Self {
+    fn start_with(env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(BIN)
+        let mut command = Command::new(BIN);
+        command
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir.path())
             .env("PARLEY_API_KEY", KEY)
@@ -31,9 +49,11 @@ impl Server {
             .env_remove("PARLEY_DATABASE_URL")
             .env_remove("PARLEY_MASTER_KEY")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("parley starts");
+            .stderr(Stdio::inherit());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().expect("parley starts");
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -573,4 +593,374 @@ fn keys_urls_and_mistakes_are_reported_on_one_line() {
         "{}",
         run.stderr
     );
+}
+
+/// A scripted OpenAI-compatible server on its own runtime, playing the model for a
+/// `parley serve` child.
+struct Llm {
+    server: ScriptedServer,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Llm {
+    fn start(replies: Vec<Reply>) -> Self {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let server = runtime.block_on(ScriptedServer::start(replies));
+        Self {
+            server,
+            _runtime: runtime,
+        }
+    }
+}
+
+/// Creates an assistant answered by the scripted model; its id.
+fn scripted_assistant(server: &Server) -> String {
+    server
+        .parley(&[
+            "assistants",
+            "create",
+            "--name",
+            "Chatty",
+            "--instructions",
+            "Be brief.",
+            "--model",
+            "scripted/model",
+            "--output",
+            "json",
+        ])
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The conversation ids a `parley chat` printed, in order.
+fn conversation_ids(out: &str) -> Vec<String> {
+    out.lines()
+        .filter_map(|line| line.strip_prefix("conversation "))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn chat_reads_stdin_streams_answers_and_starts_new_conversations() {
+    let llm = Llm::start(vec![
+        Reply::text("Hello! How can I help?"),
+        Reply::text("Paris is the capital."),
+        Reply::text("A fresh start."),
+    ]);
+    let server = Server::start_with_llm(&llm.server.base_url());
+    let assistant = scripted_assistant(&server);
+
+    let run = server.parley_with(
+        &["chat", &assistant, "--name", "Ada"],
+        &[("PARLEY_API_KEY", KEY)],
+        Some("Hi\n\nWhat is the capital of France?\n/new\n  Another topic  \n/quit\nnever sent\n"),
+    );
+    assert!(run.ok, "{}", run.stderr);
+    assert_eq!(run.stderr, "");
+    let ids = conversation_ids(&run.stdout);
+    assert_eq!(ids.len(), 2, "{}", run.stdout);
+    assert_ne!(ids[0], ids[1]);
+    assert_eq!(
+        run.stdout,
+        format!(
+            "conversation {}\nHello! How can I help?\nParis is the capital.\n\
+             conversation {}\nA fresh start.\n",
+            ids[0], ids[1]
+        )
+    );
+    // Nothing after /quit was sent; the second turn saw the first.
+    let requests = llm.server.requests();
+    assert_eq!(requests.len(), 3);
+    assert_eq!(requests[1].body["messages"].as_array().unwrap().len(), 4);
+    assert_eq!(requests[2].body["messages"].as_array().unwrap().len(), 2);
+
+    // What was said is in the conversations.
+    let messages = server
+        .parley(&["conversations", "messages", &ids[0], "--output", "json"])
+        .json();
+    let texts: Vec<(&str, &str)> = messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["role"].as_str().unwrap(), m["text"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            ("user", "Hi"),
+            ("assistant", "Hello! How can I help?"),
+            ("user", "What is the capital of France?"),
+            ("assistant", "Paris is the capital."),
+        ]
+    );
+    assert_eq!(messages[0]["name"], "Ada");
+    let table = server.parley(&["conversations", "messages", &ids[1]]).out();
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(
+        lines[0].starts_with("created_at") && lines[0].ends_with("text"),
+        "{table}"
+    );
+    let words = |line: &str| {
+        line.split_whitespace()
+            .skip(1)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(words(lines[1]), "user Ada Another topic", "{table}");
+    assert_eq!(words(lines[2]), "assistant A fresh start.", "{table}");
+    let listed = server
+        .parley(&[
+            "conversations",
+            "list",
+            "--assistant",
+            &assistant,
+            "--output",
+            "json",
+        ])
+        .json();
+    let mut listed: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    listed.sort_unstable();
+    let mut expected: Vec<&str> = ids.iter().map(String::as_str).collect();
+    expected.sort_unstable();
+    assert_eq!(listed, expected);
+
+    // --conversation continues one; the end of input leaves like /quit.
+    llm.server.push(Reply::text("Still here."));
+    let run = server.parley(&["chat", &assistant, "--conversation", &ids[0]]);
+    assert!(
+        run.ok && run.stdout == format!("conversation {}\n", ids[0]),
+        "{run:?}"
+    );
+    let run = server.parley_with(
+        &["chat", &assistant, "--conversation", &ids[0]],
+        &[("PARLEY_API_KEY", KEY)],
+        Some("And now?"),
+    );
+    assert_eq!(
+        run.stdout,
+        format!("conversation {}\nStill here.\n", ids[0])
+    );
+    let requests = llm.server.requests();
+    assert_eq!(
+        requests.last().unwrap().body["messages"]
+            .as_array()
+            .unwrap()
+            .len(),
+        6
+    );
+}
+
+#[test]
+fn chat_prints_errors_on_one_line_and_goes_on() {
+    let llm = Llm::start(vec![]);
+    let server = Server::start_with_llm(&llm.server.base_url());
+    let assistant = scripted_assistant(&server);
+
+    // An unknown assistant: every message fails, one line each; the loop goes on to /quit.
+    let run = server.parley_with(
+        &["chat", "assistant-missing"],
+        &[("PARLEY_API_KEY", KEY)],
+        Some("hello\n/bogus\nagain\n/quit\n"),
+    );
+    assert!(run.ok, "{run:?}");
+    assert_eq!(conversation_ids(&run.stdout).len(), 1, "{}", run.stdout);
+    let errors: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(errors.len(), 3, "{}", run.stderr);
+    assert!(errors[0].starts_with("error: 404 "), "{}", errors[0]);
+    assert!(
+        errors[1].starts_with("error: unknown command /bogus"),
+        "{}",
+        errors[1]
+    );
+    assert_eq!(errors[2], errors[0]);
+
+    // The model fails (and fails the retries too), then recovers.
+    for _ in 0..3 {
+        llm.server
+            .push(Reply::Status(500, r#"{"error":{"message":"boom"}}"#.into()));
+    }
+    llm.server.push(Reply::text("Back again."));
+    let run = server.parley_with(
+        &["chat", &assistant],
+        &[("PARLEY_API_KEY", KEY)],
+        Some("first\nsecond\n"),
+    );
+    assert!(run.ok, "{run:?}");
+    let id = &conversation_ids(&run.stdout)[0];
+    assert_eq!(run.stdout, format!("conversation {id}\nBack again.\n"));
+    let errors: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(errors.len(), 1, "{}", run.stderr);
+    assert!(errors[0].starts_with("error: 502 "), "{}", errors[0]);
+
+    // A conversation id the server refuses.
+    let run = server.parley_with(
+        &["chat", &assistant, "--conversation", "has space"],
+        &[("PARLEY_API_KEY", KEY)],
+        Some("hi\n"),
+    );
+    assert!(run.ok, "{run:?}");
+    assert!(
+        run.stderr.starts_with("error: 422 ") && run.stderr.contains("/conversation_id"),
+        "{}",
+        run.stderr
+    );
+
+    // A wrong key says so, on one line, without leaving.
+    let run = server.parley_with(
+        &["chat", &assistant],
+        &[("PARLEY_API_KEY", "wrong-key")],
+        Some("hi\n"),
+    );
+    assert!(run.ok);
+    assert!(run.stderr.starts_with("error: 401 "), "{}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1);
+}
+
+#[test]
+fn conversations_and_models_from_the_command_line() {
+    let server = Server::start();
+
+    let out = server
+        .parley(&[
+            "conversations",
+            "create",
+            "--name",
+            "Imported",
+            "--metadata",
+            "source=crm",
+            "--metadata",
+            "tier=gold",
+        ])
+        .out();
+    let id = detail(&out, "id");
+    assert_eq!(id.len(), 36, "{out}");
+    assert_eq!(detail(&out, "name"), "Imported");
+    assert_eq!(detail(&out, "metadata.source"), "crm");
+    assert_eq!(detail(&out, "metadata.tier"), "gold");
+    let other = server
+        .parley(&["conversations", "create", "--output", "json"])
+        .json();
+    assert_eq!(other["metadata"], serde_json::json!({}));
+
+    let updated = server
+        .parley(&[
+            "conversations",
+            "update",
+            &id,
+            "--metadata",
+            "tier=platinum",
+            "--remove",
+            "source",
+            "--output",
+            "json",
+        ])
+        .json();
+    assert_eq!(updated["metadata"], serde_json::json!({"tier": "platinum"}));
+    let out = server.parley(&["conversations", "get", &id]).out();
+    assert_eq!(detail(&out, "metadata.tier"), "platinum");
+    assert!(!out.contains("metadata.source"), "{out}");
+
+    let table = server
+        .parley(&[
+            "conversations",
+            "list",
+            "--filter",
+            "metadata->tier=eq.platinum",
+        ])
+        .out();
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 2, "{table}");
+    assert!(
+        lines[0].starts_with("id") && lines[0].ends_with("metadata"),
+        "{table}"
+    );
+    assert!(
+        lines[1].starts_with(&id) && lines[1].ends_with("tier=platinum"),
+        "{table}"
+    );
+    let all = server
+        .parley(&[
+            "conversations",
+            "list",
+            "--order",
+            "created_at.asc",
+            "--output",
+            "json",
+        ])
+        .json();
+    assert_eq!(all[0]["id"], id.as_str());
+    assert_eq!(all[1]["id"], other["id"]);
+    let limited = server
+        .parley(&["conversations", "list", "--limit", "1", "--output", "json"])
+        .json();
+    assert_eq!(limited.as_array().unwrap().len(), 1);
+    let out = server
+        .parley(&["conversations", "messages", &id, "--output", "json"])
+        .json();
+    assert_eq!(out, serde_json::json!([]));
+
+    // Mistakes: before a request, and the server's.
+    let error = server
+        .parley(&["conversations", "list", "--filter", "tier"])
+        .error();
+    assert!(
+        error.starts_with("error: --filter \"tier\" is not NAME=OPERATOR.VALUE"),
+        "{error}"
+    );
+    let error = server
+        .parley(&[
+            "conversations",
+            "list",
+            "--filter",
+            "created_at=gte.yesterday",
+        ])
+        .error();
+    assert!(
+        error.starts_with("error: 400 ") && error.contains("created_at"),
+        "{error}"
+    );
+    let error = server.parley(&["conversations", "update", &id]).error();
+    assert!(
+        error.contains("--metadata KEY=VALUE or --remove KEY"),
+        "{error}"
+    );
+    let error = server
+        .parley(&["conversations", "create", "--metadata", "novalue"])
+        .error();
+    assert_eq!(error, "error: --metadata \"novalue\" is not KEY=VALUE");
+
+    assert_eq!(
+        server.parley(&["conversations", "delete", &id]).out(),
+        format!("deleted {id}\n")
+    );
+    let error = server.parley(&["conversations", "get", &id]).error();
+    assert!(error.starts_with("error: 404 "), "{error}");
+    let error = server.parley(&["conversations", "messages", &id]).error();
+    assert!(error.starts_with("error: 404 "), "{error}");
+
+    // The models the server answers with; `*` marks the default of new assistants.
+    let table = server.parley(&["ai-models", "list"]).out();
+    let default = table
+        .lines()
+        .find(|line| line.starts_with('*'))
+        .unwrap_or_else(|| panic!("no default model: {table}"));
+    assert!(
+        default.contains("HuggingFaceTB/SmolLM2-135M-Instruct") && default.ends_with("parley"),
+        "{table}"
+    );
+    let models = server
+        .parley(&["ai-models", "list", "--output", "json"])
+        .json();
+    assert!(models
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["recommended_for_assistants"] == true));
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use parley_client::Client;
+use parley_llm::test_support::{Reply, ScriptedServer};
 use parley_server::settings::Settings;
 use parley_server::Application;
 use tokio::sync::oneshot;
@@ -29,6 +30,9 @@ pub struct TestServer {
     pub key: String,
     /// A client with the default retry policy.
     pub client: Client,
+    /// The scripted OpenAI-compatible server answering for every model, when spawned with
+    /// [`TestServer::spawn_with_llm`].
+    pub llm: Option<ScriptedServer>,
     shutdown: Option<oneshot::Sender<()>>,
     _dir: tempfile::TempDir,
     database: Option<String>,
@@ -36,6 +40,27 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// A server whose every model is answered by a scripted LLM giving `replies` in order
+    /// (then 500s; see [`ScriptedServer::repeat`]); no embedded model.
+    pub async fn spawn_with_llm(backend: Backend, replies: Vec<Reply>) -> Self {
+        let llm = ScriptedServer::start(replies).await;
+        let base_url = llm.base_url();
+        let mut server = Self::spawn_with(backend, |settings| {
+            settings.llm.embedded = false;
+            settings.llm.upstream_base_url = Some(base_url);
+            settings.llm.timeout_ms = 2_000;
+            settings.allow_private_network = true;
+        })
+        .await;
+        server.llm = Some(llm);
+        server
+    }
+
+    /// A server with these changes to the test settings.
+    pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
         let key = format!("test-key-{}", uuid::Uuid::new_v4().simple());
         let mut settings = Settings {
@@ -64,6 +89,7 @@ impl TestServer {
             settings.database_max_connections = 4;
             database = Some(name);
         }
+        tweak(&mut settings);
         let app = Application::build(settings)
             .await
             .expect("application builds");
@@ -81,6 +107,7 @@ impl TestServer {
             base_url,
             key,
             client,
+            llm: None,
             shutdown: Some(tx),
             _dir: dir,
             database,

@@ -8,7 +8,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{require_object, JsonBody, Path, QueryParams};
-use crate::routes::assistants::render_record;
+use crate::routes::assistants::{render_record, render_records};
 use crate::state::{AppState, Tenant};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -59,7 +59,7 @@ async fn list_versions(
         .list_versions(&tenant.org_id, &AssistantId::from_string(&id))
         .await?
         .ok_or_else(|| ApiError::assistant_not_found(&id))?;
-    let data: Vec<Value> = records.iter().map(|r| render_record(&state, r)).collect();
+    let data = render_records(&state, &tenant.org_id, &records).await?;
     Ok(Json(json!({ "data": data })))
 }
 
@@ -81,7 +81,7 @@ async fn get_version(
         )
         .await?;
     match record {
-        Some(record) => Ok(Json(render_record(&state, &record))),
+        Some(record) => Ok(Json(render_record(&state, &tenant.org_id, &record).await?)),
         None => Err(missing(&state, &tenant, &id, &version).await?),
     }
 }
@@ -116,6 +116,26 @@ async fn edit_version(
     body.remove("promote_to_main");
     let update = assistant::parse_update(Value::Object(body))?;
     crate::routes::assistants::check_references(&state, &tenant, update.fields()).await?;
+    if update.fields().contains_key("tools") || update.fields().contains_key("tool_ids") {
+        // Single-instance tool types are counted across inline and shared tools.
+        let current = state
+            .store
+            .get_version(
+                &tenant.org_id,
+                &AssistantId::from_string(&id),
+                &VersionId::from_string(&version),
+            )
+            .await?;
+        if let Some(current) = current {
+            let next = update.apply(&current.version.config);
+            crate::routes::shared_tools::check_combined_tools(
+                &state,
+                &tenant.org_id,
+                next.as_map(),
+            )
+            .await?;
+        }
+    }
     let change = state
         .store
         .edit_version(
@@ -126,7 +146,9 @@ async fn edit_version(
         )
         .await?;
     match change {
-        VersionChange::Done(Some(record)) => Ok(Json(render_record(&state, &record))),
+        VersionChange::Done(Some(record)) => {
+            Ok(Json(render_record(&state, &tenant.org_id, &record).await?))
+        }
         VersionChange::IsMain => Err(refused(format!(
             "Version {version} is the main version and cannot be edited in place; update the assistant instead"
         ))),
@@ -175,7 +197,7 @@ async fn promote_version(
         )
         .await?;
     match record {
-        Some(record) => Ok(Json(render_record(&state, &record))),
+        Some(record) => Ok(Json(render_record(&state, &tenant.org_id, &record).await?)),
         None => Err(missing(&state, &tenant, &id, &version).await?),
     }
 }

@@ -4,12 +4,13 @@
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Path;
 use crate::extract::{require_object, JsonBody, Pagination, QueryParams};
+use crate::routes::shared_tools;
 use crate::state::{AppState, Tenant};
 use axum::extract::State;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use parley_core::assistant::{self, AssistantView, DEFAULT_VERSION_NAME};
-use parley_core::ids::{AssistantId, VersionId};
+use parley_core::ids::{AssistantId, OrgId, VersionId};
 use parley_core::{FieldError, ValidationErrors};
 use parley_store::{AssistantRecord, DeleteMode, DeleteOutcome, NewAssistantRecord};
 use parley_types::assistants::{AssistantDeleteResponse, TagsResponse};
@@ -49,8 +50,43 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-/// Renders a record as the wire object.
-pub fn render_record(state: &AppState, record: &AssistantRecord) -> Value {
+/// Renders a record as the wire object, its shared tools (read now) after the inline ones.
+pub async fn render_record(
+    state: &AppState,
+    org: &OrgId,
+    record: &AssistantRecord,
+) -> ApiResult<Value> {
+    let mut rendered = render_records(state, org, std::slice::from_ref(record)).await?;
+    Ok(rendered.pop().unwrap_or_default())
+}
+
+/// Renders records as wire objects, reading the shared tools of all of them at once.
+pub async fn render_records(
+    state: &AppState,
+    org: &OrgId,
+    records: &[AssistantRecord],
+) -> ApiResult<Vec<Value>> {
+    let shared = shared_tools::load_shared_tools(
+        state,
+        org,
+        records.iter().map(|r| r.version.config.as_map()),
+    )
+    .await?;
+    Ok(records
+        .iter()
+        .map(|record| {
+            let mut object = render_inline(state, record);
+            let merged = shared_tools::render_shared_tools(record.version.config.as_map(), &shared);
+            if let Some(Value::Array(tools)) = object.get_mut("tools") {
+                tools.extend(merged);
+            }
+            object
+        })
+        .collect())
+}
+
+/// The wire object with the inline tools only.
+fn render_inline(state: &AppState, record: &AssistantRecord) -> Value {
     assistant::render(
         AssistantView {
             id: record.id.as_str(),
@@ -67,9 +103,14 @@ pub fn render_record(state: &AppState, record: &AssistantRecord) -> Value {
     )
 }
 
-fn page_body(state: &AppState, records: &[AssistantRecord], meta: Meta) -> Value {
-    let data: Vec<Value> = records.iter().map(|r| render_record(state, r)).collect();
-    json!({ "data": data, "meta": meta })
+async fn page_body(
+    state: &AppState,
+    org: &OrgId,
+    records: &[AssistantRecord],
+    meta: Meta,
+) -> ApiResult<Value> {
+    let data = render_records(state, org, records).await?;
+    Ok(json!({ "data": data, "meta": meta }))
 }
 
 /// `GET /ai/assistants`: every assistant of the organization, oldest first, as
@@ -89,7 +130,9 @@ async fn list_assistants(
             Meta::new(1, size, total)
         }
     };
-    Ok(Json(page_body(&state, &records, meta)))
+    Ok(Json(
+        page_body(&state, &tenant.org_id, &records, meta).await?,
+    ))
 }
 
 /// `POST /ai/assistants`.
@@ -101,6 +144,7 @@ async fn create_assistant(
     let body = Value::Object(require_object(body)?);
     let new = assistant::parse_create(body, &state.settings.default_model)?;
     check_references(&state, &tenant, new.config.as_map()).await?;
+    shared_tools::check_combined_tools(&state, &tenant.org_id, new.config.as_map()).await?;
     insert_assistant(&state, &tenant, new.config, new.tags).await
 }
 
@@ -127,7 +171,7 @@ async fn insert_assistant(
             state.clock.now(),
         )
         .await?;
-    Ok(Json(render_record(state, &record)))
+    Ok(Json(render_record(state, &tenant.org_id, &record).await?))
 }
 
 /// `GET /ai/assistants/{id}`. The dynamic-variable query parameters are checked here and
@@ -144,7 +188,7 @@ async fn get_assistant(
         .get_assistant(&tenant.org_id, &AssistantId::from_string(&id))
         .await?
         .ok_or_else(|| ApiError::assistant_not_found(&id))?;
-    Ok(Json(render_record(&state, &record)))
+    Ok(Json(render_record(&state, &tenant.org_id, &record).await?))
 }
 
 /// `POST /ai/assistants/{id}`: partial update writing a new version.
@@ -157,6 +201,17 @@ async fn update_assistant(
     let body = Value::Object(require_object(body)?);
     let update = assistant::parse_update(body)?;
     check_references(&state, &tenant, update.fields()).await?;
+    if update.fields().contains_key("tools") || update.fields().contains_key("tool_ids") {
+        // Single-instance types are counted across the inline and shared tools the update
+        // leaves the assistant with.
+        let current = state
+            .store
+            .get_assistant(&tenant.org_id, &AssistantId::from_string(&id))
+            .await?
+            .ok_or_else(|| ApiError::assistant_not_found(&id))?;
+        let next = update.apply(&current.version.config);
+        shared_tools::check_combined_tools(&state, &tenant.org_id, next.as_map()).await?;
+    }
     let record = state
         .store
         .update_assistant(
@@ -168,7 +223,7 @@ async fn update_assistant(
         )
         .await?
         .ok_or_else(|| ApiError::assistant_not_found(&id))?;
-    Ok(Json(render_record(&state, &record)))
+    Ok(Json(render_record(&state, &tenant.org_id, &record).await?))
 }
 
 /// `DELETE /ai/assistants/{id}[?hard_delete=true]`.
@@ -247,13 +302,15 @@ async fn get_texml(
 
 /// Checks that what a configuration refers to exists in the caller's organization: every
 /// `*_ref` names an integration secret, every `mcp_servers[].id` an MCP server, every
-/// `integrations[].integration_id` a catalogue integration.
+/// `integrations[].integration_id` a catalogue integration, every `tool_ids` entry a shared
+/// tool.
 pub async fn check_references(
     state: &AppState,
     tenant: &Tenant,
     fields: &serde_json::Map<String, Value>,
 ) -> ApiResult<()> {
     let mut errors = state.llm.check(fields);
+    errors.extend(crate::tools::check_static_urls(&state.outbound, fields));
     match crate::secrets::check_refs_exist(state, &tenant.org_id, &assistant::secret_refs(fields))
         .await
     {
@@ -275,6 +332,7 @@ pub async fn check_references(
             ));
         }
     }
+    errors.extend(shared_tools::unknown_tool_ids(state, &tenant.org_id, fields).await?);
     let catalogue = parley_core::integrations::catalogue();
     for (pointer, id) in assistant::integration_refs(fields) {
         if catalogue.get(&id).is_none() {
@@ -310,7 +368,7 @@ async fn restore_assistant(
         .restore_assistant(&tenant.org_id, &AssistantId::from_string(&id))
         .await?
         .ok_or_else(|| deleted_assistant_not_found(&id))?;
-    Ok(Json(render_record(&state, &record)))
+    Ok(Json(render_record(&state, &tenant.org_id, &record).await?))
 }
 
 /// `GET /ai/assistants/deleted`: soft-deleted assistants, paginated `{data, meta}`.
@@ -327,11 +385,15 @@ async fn list_deleted_assistants(
         .store
         .list_deleted_assistants(&tenant.org_id, page.window())
         .await?;
-    Ok(Json(page_body(
-        &state,
-        &records,
-        Meta::new(page.number, page.size, total),
-    )))
+    Ok(Json(
+        page_body(
+            &state,
+            &tenant.org_id,
+            &records,
+            Meta::new(page.number, page.size, total),
+        )
+        .await?,
+    ))
 }
 
 /// `GET /ai/assistants/{id}/deleted`: a read-only view of a soft-deleted assistant.
@@ -345,7 +407,7 @@ async fn get_deleted_assistant(
         .get_deleted_assistant(&tenant.org_id, &AssistantId::from_string(&id))
         .await?
         .ok_or_else(|| deleted_assistant_not_found(&id))?;
-    Ok(Json(render_record(&state, &record)))
+    Ok(Json(render_record(&state, &tenant.org_id, &record).await?))
 }
 
 /// `GET /ai/assistants/tags`: distinct tags of the organization's assistants.

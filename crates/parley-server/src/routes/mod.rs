@@ -7,10 +7,13 @@ pub mod canary_deploys;
 pub mod chat;
 pub mod conversations;
 pub mod health;
+pub mod import;
 pub mod integration_secrets;
 pub mod integrations;
 pub mod mcp_servers;
 pub mod models;
+pub mod shared_tools;
+pub mod tool_test;
 
 use crate::auth::require_api_key;
 use crate::error::ApiError;
@@ -30,6 +33,7 @@ pub fn router(state: AppState) -> Router {
     let v2 = Router::new()
         .merge(assistants::routes())
         .merge(assistant_versions::routes())
+        .merge(import::routes())
         .merge(canary_deploys::routes())
         .merge(chat::routes())
         .merge(conversations::routes())
@@ -37,6 +41,8 @@ pub fn router(state: AppState) -> Router {
         .merge(integrations::routes())
         .merge(mcp_servers::routes())
         .merge(models::routes())
+        .merge(shared_tools::routes())
+        .merge(tool_test::routes())
         .method_not_allowed_fallback(method_not_allowed)
         .layer(from_fn_with_state(state.clone(), idempotent_post))
         .layer(from_fn_with_state(state.clone(), require_api_key));

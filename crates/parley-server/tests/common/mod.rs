@@ -72,6 +72,10 @@ impl TestApp {
             log: "warn".into(),
             ..Settings::default()
         };
+        // Every model name is servable (by an upstream nothing here talks to), so that tests of
+        // the management API can use any `model`; chat tests point it at a scripted server.
+        settings.llm.embedded = false;
+        settings.llm.upstream_base_url = Some("http://127.0.0.1:9/v1".into());
         let mut database = None;
         if backend == Backend::Postgres {
             let name = format!("parley_test_{}", uuid::Uuid::new_v4().simple());

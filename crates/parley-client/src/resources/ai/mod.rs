@@ -1,8 +1,11 @@
-//! `/ai`: assistants, integrations and MCP servers.
+//! `/ai`: assistants (and chatting with them), conversations, integrations, MCP servers and
+//! models.
 
 pub mod assistants;
+pub mod conversations;
 pub mod integrations;
 pub mod mcp_servers;
+pub mod models;
 
 use crate::Client;
 
@@ -20,6 +23,16 @@ impl<'a> Ai<'a> {
     /// `/ai/assistants`.
     pub fn assistants(&self) -> assistants::Assistants<'a> {
         assistants::Assistants::new(self.client)
+    }
+
+    /// `/ai/conversations`: conversations and their messages.
+    pub fn conversations(&self) -> conversations::Conversations<'a> {
+        conversations::Conversations::new(self.client)
+    }
+
+    /// `/ai/models`: the models assistants can use.
+    pub fn models(&self) -> models::Models<'a> {
+        models::Models::new(self.client)
     }
 
     /// `/ai/integrations`: the catalogue and the organization's connections.

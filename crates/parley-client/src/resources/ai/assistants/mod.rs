@@ -1,7 +1,8 @@
-//! `/ai/assistants`: create, list, retrieve, update, delete, clone, TeXML, restore; versions,
-//! canary deploys, tags and soft-deleted assistants below.
+//! `/ai/assistants`: create, list, retrieve, update, delete, clone, TeXML, restore, chat;
+//! versions, canary deploys, tags and soft-deleted assistants below.
 
 pub mod canary_deploys;
+mod chat;
 pub mod deleted;
 pub mod tags;
 pub mod versions;
@@ -16,6 +17,8 @@ use parley_types::assistants::{
     AssistantUpdateParams, AssistantsList, InferenceEmbedding,
 };
 use parley_types::PageParams;
+
+pub use chat::ChatEvent;
 
 /// The path of one assistant.
 pub(crate) fn assistant_path(assistant_id: &str) -> Result<String> {
