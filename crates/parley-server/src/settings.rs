@@ -160,6 +160,8 @@ pub struct LlmSettings {
     pub max_output_tokens: u32,
     /// Most tool rounds in one turn (`PARLEY_CHAT_MAX_TOOL_ROUNDS`).
     pub max_tool_rounds: u32,
+    /// Most characters of one tool result given to the model (`PARLEY_TOOL_RESULT_MAX_CHARS`).
+    pub tool_result_max_chars: usize,
 }
 
 impl std::fmt::Debug for LlmSettings {
@@ -182,6 +184,7 @@ impl std::fmt::Debug for LlmSettings {
             .field("turn_deadline_ms", &self.turn_deadline_ms)
             .field("max_output_tokens", &self.max_output_tokens)
             .field("max_tool_rounds", &self.max_tool_rounds)
+            .field("tool_result_max_chars", &self.tool_result_max_chars)
             .finish()
     }
 }
@@ -203,6 +206,7 @@ impl Default for LlmSettings {
             turn_deadline_ms: 120_000,
             max_output_tokens: 512,
             max_tool_rounds: 5,
+            tool_result_max_chars: 16_000,
         }
     }
 }
@@ -272,6 +276,7 @@ struct FileSettings {
     chat_deadline_ms: Option<u64>,
     chat_max_tokens: Option<u32>,
     chat_max_tool_rounds: Option<u32>,
+    tool_result_max_chars: Option<usize>,
     import_elevenlabs_url: Option<String>,
     import_vapi_url: Option<String>,
     import_retell_url: Option<String>,
@@ -421,6 +426,9 @@ impl Settings {
                 }
                 "PARLEY_CHAT_MAX_TOOL_ROUNDS" => {
                     raw.chat_max_tool_rounds = Some(parse_u32(&name, &value)?)
+                }
+                "PARLEY_TOOL_RESULT_MAX_CHARS" => {
+                    raw.tool_result_max_chars = Some(parse_usize(&value)?)
                 }
                 "PARLEY_MASTER_KEY" => {
                     parse_master_key(&name, &value)?;
@@ -656,6 +664,16 @@ impl Settings {
             )?)
             .unwrap_or(u32::MAX),
             max_tool_rounds: raw.chat_max_tool_rounds.unwrap_or(defaults.max_tool_rounds),
+            tool_result_max_chars: match raw.tool_result_max_chars {
+                Some(n) if !(100..=1_000_000).contains(&n) => {
+                    return Err(invalid(
+                        "tool_result_max_chars",
+                        "must be from 100 to 1000000",
+                    ))
+                }
+                Some(n) => n,
+                None => defaults.tool_result_max_chars,
+            },
         })
     }
 }

@@ -41,6 +41,10 @@ pub enum Scenario {
     /// Many conversations at once against a slow model (`--slow-model`): throughput,
     /// latency and errors when turns overlap.
     ChatConcurrent,
+    /// Chat turns where the model calls one webhook tool (served by the fast stub at
+    /// `--webhook-url`) and then answers: with the webhook's own latency measured alone and a
+    /// tool-less turn, the added cost of one tool round.
+    ChatTool,
     /// Streamed chat turns with the embedded model (`--embedded-model`): time to first token
     /// and generation speed as a client sees them.
     ChatEmbedded,
@@ -56,6 +60,7 @@ impl Scenario {
             Scenario::ChatOverhead => "chat-overhead",
             Scenario::ChatConcurrent => "chat-concurrent",
             Scenario::ChatEmbedded => "chat-embedded",
+            Scenario::ChatTool => "chat-tool",
         }
     }
 
@@ -63,7 +68,7 @@ impl Scenario {
     fn default_connections(self) -> usize {
         match self {
             Scenario::Get | Scenario::Create | Scenario::List => 64,
-            Scenario::ChatOverhead | Scenario::ChatEmbedded => 1,
+            Scenario::ChatOverhead | Scenario::ChatEmbedded | Scenario::ChatTool => 1,
             Scenario::ChatConcurrent => 200,
         }
     }
@@ -133,6 +138,9 @@ struct Outcome {
     errors: BTreeMap<String, u64>,
     /// The body of the first failed response.
     first_error: Option<String>,
+    /// How busy the whole machine was during the run (every process, not only the server),
+    /// in percent of all its cores; `None` where `/proc/stat` is not there.
+    host_busy: Option<f64>,
 }
 
 impl Outcome {
@@ -144,6 +152,7 @@ impl Outcome {
             latency: new_histogram(),
             errors: BTreeMap::new(),
             first_error: None,
+            host_busy: None,
         }
     }
 
@@ -166,6 +175,40 @@ impl Outcome {
             self.first_error = other.first_error;
         }
         Ok(())
+    }
+}
+
+/// The machine's CPU time so far, busy and total, in ticks (Linux).
+#[derive(Debug, Clone, Copy)]
+struct CpuTimes {
+    busy: u64,
+    total: u64,
+}
+
+impl CpuTimes {
+    fn now() -> Option<Self> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let fields: Vec<u64> = stat
+            .lines()
+            .next()?
+            .strip_prefix("cpu ")?
+            .split_whitespace()
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        // user nice system idle iowait irq softirq steal …
+        let idle = fields.get(3)? + fields.get(4).copied().unwrap_or(0);
+        let total: u64 = fields.iter().take(8).sum();
+        Some(CpuTimes {
+            busy: total - idle,
+            total,
+        })
+    }
+
+    /// Percent of all cores busy since `self`.
+    fn busy_since(self) -> Option<f64> {
+        let now = CpuTimes::now()?;
+        let total = now.total.checked_sub(self.total)?;
+        (total > 0).then(|| (now.busy.saturating_sub(self.busy)) as f64 * 100.0 / total as f64)
     }
 }
 
@@ -226,6 +269,10 @@ async fn run_scenarios(args: BenchArgs) -> anyhow::Result<()> {
                 chat::embedded(&target, &args.chat, &args.label).await?;
                 continue;
             }
+            Scenario::ChatTool => {
+                chat::tool_round(&target, &args.chat, &args.label, connections, seconds).await?;
+                continue;
+            }
             Scenario::Get | Scenario::Create | Scenario::List => {}
         }
         let path = prepare(&target, *scenario).await?;
@@ -253,7 +300,7 @@ async fn run_scenarios(args: BenchArgs) -> anyhow::Result<()> {
 
 fn print_header() {
     println!(
-        "{:<10} {:<22} {:>5} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9} {:>8}",
+        "{:<10} {:<22} {:>5} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9} {:>8} {:>9}",
         "label",
         "scenario",
         "conns",
@@ -263,15 +310,17 @@ fn print_header() {
         "p90 ms",
         "p99 ms",
         "max ms",
-        "errors"
+        "errors",
+        "host cpu"
     );
 }
 
-/// Prints one result line, and what the failures were when there were any.
+/// Prints one result line, and what the failures were when there were any. `host cpu` is how
+/// busy the whole machine was (load generator, server, database, stubs and anything else).
 fn print_row(label: &str, scenario: &str, connections: usize, outcome: &Outcome) {
     let ms = |q: f64| outcome.latency.value_at_quantile(q) as f64 / 1000.0;
     println!(
-        "{:<10} {:<22} {:>5} {:>10} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>8}",
+        "{:<10} {:<22} {:>5} {:>10} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>8} {:>9}",
         label,
         scenario,
         connections,
@@ -281,7 +330,10 @@ fn print_row(label: &str, scenario: &str, connections: usize, outcome: &Outcome)
         ms(0.9),
         ms(0.99),
         outcome.latency.max() as f64 / 1000.0,
-        outcome.failures
+        outcome.failures,
+        outcome
+            .host_busy
+            .map_or_else(|| "-".to_owned(), |busy| format!("{busy:.0}%"))
     );
     if outcome.failures > 0 {
         let kinds: Vec<String> = outcome
@@ -412,6 +464,7 @@ async fn load(
     for _ in 0..connections {
         senders.push(connect(target).await?);
     }
+    let cpu = CpuTimes::now();
     let start = Instant::now();
     let deadline = start + duration;
     let mut tasks = Vec::with_capacity(connections);
@@ -463,5 +516,6 @@ async fn load(
         outcome.merge(task.await??)?;
     }
     outcome.elapsed = start.elapsed();
+    outcome.host_busy = cpu.and_then(CpuTimes::busy_since);
     Ok(outcome)
 }

@@ -32,7 +32,7 @@ use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-/// Most characters of a tool result given to the model.
+/// Most characters of a failure description shown by the tool test endpoint.
 pub const MAX_RESULT_CHARS: usize = 16_000;
 
 /// `name` as an OpenAI function name: letters, digits, `_` and `-` (others become `_`), at
@@ -514,7 +514,10 @@ impl Toolbox {
                                 text = structured.to_string();
                             }
                         }
-                        let text = webhook::truncate_chars(&text, MAX_RESULT_CHARS);
+                        let text = webhook::truncate_chars(
+                            &text,
+                            context.state.settings.llm.tool_result_max_chars,
+                        );
                         if result.is_error {
                             ToolRun::text(format!("The tool reported an error: {text}"), false)
                         } else {
@@ -739,7 +742,12 @@ async fn run_webhook(
     let is_async = config.get("async").and_then(Value::as_bool) == Some(true);
     if !is_async {
         let outcome = webhook::send(state, &request, timeout).await;
-        return webhook_run(name, config, &outcome);
+        return webhook_run(
+            state.settings.llm.tool_result_max_chars,
+            name,
+            config,
+            &outcome,
+        );
     }
     // Asynchronous: wait briefly; if the answer is not there yet, the model is told it was
     // submitted and the answer is appended to the conversation when it arrives.
@@ -753,7 +761,12 @@ async fn run_webhook(
     let mut task =
         tokio::spawn(async move { webhook::send(&background_state, &request, timeout).await });
     match tokio::time::timeout(wait, &mut task).await {
-        Ok(Ok(outcome)) => webhook_run(name, config, &outcome),
+        Ok(Ok(outcome)) => webhook_run(
+            state.settings.llm.tool_result_max_chars,
+            name,
+            config,
+            &outcome,
+        ),
         Ok(Err(_)) => ToolRun::text(format!("The {name} tool failed."), false),
         Err(_) => {
             let context = context.clone();
@@ -773,6 +786,7 @@ async fn run_webhook(
 }
 
 fn webhook_run(
+    max_chars: usize,
     name: &str,
     config: &Map<String, Value>,
     outcome: &webhook::WebhookOutcome,
@@ -786,7 +800,7 @@ fn webhook_run(
         _ => BTreeMap::new(),
     };
     ToolRun {
-        content: outcome.for_model(name, MAX_RESULT_CHARS),
+        content: outcome.for_model(name, max_chars),
         variables,
         effect: None,
         ok,
@@ -809,7 +823,12 @@ async fn deliver_async_result(
         .conversation_locks
         .lock(&context.org, &context.conversation_id)
         .await;
-    let run = webhook_run(name, config, outcome);
+    let run = webhook_run(
+        state.settings.llm.tool_result_max_chars,
+        name,
+        config,
+        outcome,
+    );
     let mut message = parley_store::NewMessage::new(
         parley_core::conversation::MessageRole::System,
         format!("Result of {name} (call {call_id}): {}", run.content),

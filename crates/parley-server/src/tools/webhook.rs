@@ -125,6 +125,25 @@ impl WebhookAnswer {
         (200..300).contains(&self.status)
     }
 
+    /// Whether the body is text a model can read: no content type, or `text/*`, JSON, XML,
+    /// form data or JavaScript.
+    pub fn is_text(&self) -> bool {
+        let Some(content_type) = &self.content_type else {
+            return true;
+        };
+        let essence = content_type
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        essence.starts_with("text/")
+            || essence.ends_with("json")
+            || essence.ends_with("xml")
+            || essence == "application/x-www-form-urlencoded"
+            || essence == "application/javascript"
+    }
+
     /// The body parsed as JSON, if it is JSON.
     pub fn json(&self) -> Option<Value> {
         serde_json::from_str(&self.body).ok()
@@ -149,6 +168,13 @@ impl WebhookOutcome {
     /// went wrong (the model can tell the user or try again). At most `max_chars` characters.
     pub fn for_model(&self, name: &str, max_chars: usize) -> String {
         let text = match self {
+            WebhookOutcome::Answered(answer) if !answer.is_text() => format!(
+                "The {name} service answered HTTP {} with {} content ({} bytes), which is not \
+                 text",
+                answer.status,
+                answer.content_type.as_deref().unwrap_or("unknown"),
+                answer.body.len()
+            ),
             WebhookOutcome::Answered(answer) if answer.success() => answer.body.clone(),
             WebhookOutcome::Answered(answer) => format!(
                 "The {name} service answered HTTP {}: {}",
@@ -566,5 +592,13 @@ mod tests {
             "The booking service did not answer within 50 ms"
         );
         assert_eq!(truncate_chars("abcdef", 3), "abc… [truncated]");
+        let image = WebhookOutcome::Answered(WebhookAnswer {
+            status: 200,
+            content_type: Some("image/png".into()),
+            body: "\u{89}PNG".into(),
+            truncated: false,
+            elapsed: Duration::ZERO,
+        });
+        assert!(image.for_model("camera", 100).contains("image/png content"));
     }
 }

@@ -18,7 +18,9 @@
 //!   answer's trace (`GET /v2/ai/conversations/{id}/messages`). The trace's own timings are
 //!   shown beside it. The prompt is `parley models bench`'s, so the two compare.
 
-use super::{connect, load, print_row, request, send, MakeRequest, Target, REQUEST_TIMEOUT};
+use super::{
+    connect, load, print_row, request, send, CpuTimes, MakeRequest, Target, REQUEST_TIMEOUT,
+};
 use anyhow::{bail, Context};
 use bytes::Bytes;
 use clap::Args;
@@ -35,6 +37,9 @@ pub struct ChatOptions {
     /// chat-overhead: the model the assistant uses (served by a zero-latency stub).
     #[arg(long, default_value = "bench-stub-0ms")]
     fast_model: String,
+    /// The webhook the `chat-tool` scenario's tool calls (the fast stub's `/hook`).
+    #[arg(long, default_value = "http://127.0.0.1:9/hook")]
+    webhook_url: String,
     /// chat-concurrent: the model the assistant uses (served by a stub with 300 ms latency).
     #[arg(long, default_value = "bench-stub-300ms")]
     slow_model: String,
@@ -134,6 +139,70 @@ pub(super) async fn overhead(
             &outcome,
         );
     }
+    Ok(())
+}
+
+/// `chat-tool`: the webhook alone, a turn without tools, and a turn with one webhook round
+/// (tool call → webhook → second model call), each a closed loop; prints the three rows.
+pub(super) async fn tool_round(
+    target: &Target,
+    options: &ChatOptions,
+    label: &str,
+    connections: usize,
+    duration: Duration,
+) -> anyhow::Result<()> {
+    let rest = options
+        .webhook_url
+        .strip_prefix("http://")
+        .context("--webhook-url must be http://HOST:PORT/PATH")?;
+    let (authority, hook_path) = match rest.find('/') {
+        Some(i) => (rest[..i].to_owned(), rest[i..].to_owned()),
+        None => (rest.to_owned(), "/".to_owned()),
+    };
+    let hook = Target {
+        host: authority.clone(),
+        authority,
+        key: target.key.clone(),
+    };
+    let raw: MakeRequest = {
+        let hook = hook.clone();
+        Arc::new(move |_, _| {
+            request(
+                &hook,
+                http::Method::POST,
+                &hook_path,
+                Bytes::from_static(b"{}"),
+            )
+        })
+    };
+    load(&hook, connections, Duration::from_secs(1), raw.clone()).await?;
+    let outcome = load(&hook, connections, duration, raw).await?;
+    print_row(label, "chat-tool/webhook-alone", connections, &outcome);
+
+    let plain = create_assistant(target, &options.fast_model, "Answer briefly.").await?;
+    let warm = chat_requests(target, &plain, run_prefix("warm"), None);
+    load(target, connections, Duration::from_secs(1), warm).await?;
+    let make = chat_requests(target, &plain, run_prefix("plain"), None);
+    let outcome = load(target, connections, duration, make).await?;
+    print_row(label, "chat-tool/no-tool", connections, &outcome);
+
+    let mut sender = connect(target).await?;
+    let body = json!({
+        "name": "Bench tool",
+        "model": options.fast_model,
+        "instructions": "Look the order up, then answer briefly.",
+        "tools": [{"type": "webhook", "webhook": {
+            "name": "lookup_order", "description": "Looks an order up",
+            "url": options.webhook_url, "method": "POST"}}],
+    });
+    let with_tool = super::create_assistant(target, &mut sender, body)
+        .await
+        .context("creating the tool assistant (the server needs allow_private_network)")?;
+    let warm = chat_requests(target, &with_tool, run_prefix("warm"), None);
+    load(target, connections, Duration::from_secs(1), warm).await?;
+    let make = chat_requests(target, &with_tool, run_prefix("tool"), None);
+    let outcome = load(target, connections, duration, make).await?;
+    print_row(label, "chat-tool/one-round", connections, &outcome);
     Ok(())
 }
 
@@ -341,6 +410,7 @@ pub(super) async fn embedded(
         .max(1.0) as usize;
     let content = story(sentences);
     let mut runs = Vec::with_capacity(options.embedded_runs);
+    let cpu = CpuTimes::now();
     for run in 0..options.embedded_runs.max(1) {
         let conversation = format!("{prefix}-{run}");
         runs.push(streamed_turn(target, &mut sender, &assistant, &conversation, &content).await?);
@@ -350,11 +420,12 @@ pub(super) async fn embedded(
         values.sort_by(f64::total_cmp);
         values[values.len() / 2]
     };
+    let host_busy = cpu.and_then(CpuTimes::busy_since);
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!(
         "{:<10} {:<22} prompt_tokens={:.0} completion_tokens={:.0} ttft_ms={:.1} \
          server_ttft_ms={:.0} gen_tok_s={:.1} server_gen_tok_s={:.1} turn_ms={:.0} \
-         first_turn_ms={:.0} runs={}",
+         first_turn_ms={:.0} runs={} host_cpu={}",
         label,
         "chat-embedded",
         median(&|t| t.prompt_tokens as f64),
@@ -365,7 +436,8 @@ pub(super) async fn embedded(
         median(&|t| t.trace_rate()),
         median(&|t| ms(t.total)),
         ms(small.total),
-        runs.len()
+        runs.len(),
+        host_busy.map_or_else(|| "-".to_owned(), |busy| format!("{busy:.0}%"))
     );
     Ok(())
 }

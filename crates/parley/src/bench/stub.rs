@@ -162,6 +162,15 @@ async fn handle(
         });
         return Ok(full(200, "application/json", body.to_string()));
     }
+    if request.method() == http::Method::POST && path == "/hook" {
+        // A webhook tool's target: answers at once (the tool-round scenario).
+        let _ = request.into_body().collect().await;
+        return Ok(full(
+            200,
+            "application/json",
+            r#"{"ok":true,"status":"shipped"}"#,
+        ));
+    }
     if request.method() != http::Method::POST || !path.ends_with("/chat/completions") {
         let body = json!({"error": {"message": format!("no route for {path}")}});
         return Ok(full(404, "application/json", body.to_string()));
@@ -178,6 +187,38 @@ async fn handle(
         let body = json!({"error": {"message": "the body is not JSON"}});
         return Ok(full(400, "application/json", body.to_string()));
     };
+    // Offered tools and the turn's last message from the user: call the first tool.
+    let last_role = parsed["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .map(|m| m["role"].clone());
+    if let (Some(tool), Some(Value::String(role))) =
+        (parsed["tools"][0]["function"]["name"].as_str(), last_role)
+    {
+        if role == "user" {
+            drop(guard);
+            let call = json!({"index": 0, "id": "call_bench", "type": "function",
+                              "function": {"name": tool, "arguments": "{}"}});
+            if parsed["stream"] == Value::Bool(true) {
+                let chunk = |choices: Value| {
+                    format!(
+                        "data: {}\n\n",
+                        json!({"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": 0, "model": "stub", "choices": choices})
+                    )
+                };
+                let body = [
+                    chunk(json!([{"index": 0, "delta": {"role": "assistant", "tool_calls": [call]}, "finish_reason": null}])),
+                    chunk(json!([{"index": 0, "delta": {}, "finish_reason": "tool_calls"}])),
+                    "data: [DONE]\n\n".to_owned(),
+                ]
+                .concat();
+                return Ok(full(200, "text/event-stream", body));
+            }
+            let whole = json!({"id": "chatcmpl-stub", "object": "chat.completion", "created": 0, "model": "stub",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": null, "tool_calls": [call]}, "finish_reason": "tool_calls"}]});
+            return Ok(full(200, "application/json", whole.to_string()));
+        }
+    }
     let answer = Answer::for_request(&parsed, behaviour.tokens);
     if !behaviour.latency.is_zero() {
         tokio::time::sleep(behaviour.latency).await;
