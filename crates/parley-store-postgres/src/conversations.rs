@@ -424,41 +424,52 @@ impl ConversationStore for PostgresStore {
             // Absent and no `start`: nothing was written (the transaction rolls back).
             return Ok(None);
         }
-        let last = query_one(
-            &tx,
-            "select coalesce(max(seq), 0)::bigint from conversation_messages \
-             where org_id = $1 and conversation_id = $2",
-            &[&org.as_str(), &id],
-        )
-        .await?;
-        let last: i64 = last.try_get(0).map_err(corrupt)?;
-        for (seq, message) in (last + 1..).zip(messages) {
-            execute(
-                &tx,
-                "insert into conversation_messages (org_id, conversation_id, seq, role, text, name, \
-                 tool_calls, tool_call_id, metadata, sent_at, created_at) \
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                &[
-                    &org.as_str(),
-                    &id,
-                    &seq,
-                    &message.role.as_str(),
-                    &message.text,
-                    &message.name,
-                    &Json(&message.tool_calls),
-                    &message.tool_call_id,
-                    &Json(&message.metadata),
-                    &message.sent_at,
-                    &now,
-                ],
-            )
-            .await?;
-        }
+        // One statement numbers and inserts every message and touches the conversation. It
+        // starts after the lock above was granted, so its snapshot sees every append committed
+        // before ours (read committed takes a snapshot per statement).
+        let roles: Vec<&str> = messages.iter().map(|m| m.role.as_str()).collect();
+        let texts: Vec<&str> = messages.iter().map(|m| m.text.as_str()).collect();
+        let names: Vec<Option<&str>> = messages.iter().map(|m| m.name.as_deref()).collect();
+        let tool_calls: Vec<Json<&Vec<StoredToolCall>>> =
+            messages.iter().map(|m| Json(&m.tool_calls)).collect();
+        let tool_call_ids: Vec<Option<&str>> =
+            messages.iter().map(|m| m.tool_call_id.as_deref()).collect();
+        let metadata: Vec<Json<&Map<String, Value>>> =
+            messages.iter().map(|m| Json(&m.metadata)).collect();
+        let sent_at: Vec<Option<DateTime<Utc>>> = messages.iter().map(|m| m.sent_at).collect();
         let sql = format!(
-            "update conversations c set last_message_at = $3 \
+            "with last as (\
+                 select coalesce(max(seq), 0)::bigint as seq from conversation_messages \
+                 where org_id = $1 and conversation_id = $2), \
+             inserted as (\
+                 insert into conversation_messages (org_id, conversation_id, seq, role, text, \
+                 name, tool_calls, tool_call_id, metadata, sent_at, created_at) \
+                 select $1, $2, (select seq from last) + m.ord, m.role, m.text, m.name, \
+                 m.tool_calls, m.tool_call_id, m.metadata, m.sent_at, $3 \
+                 from unnest($4::text[], $5::text[], $6::text[], $7::jsonb[], $8::text[], \
+                 $9::jsonb[], $10::timestamptz[]) \
+                 with ordinality as m(role, text, name, tool_calls, tool_call_id, metadata, \
+                 sent_at, ord)) \
+             update conversations c set last_message_at = $3 \
              where c.org_id = $1 and c.id = $2 returning {COLUMNS}"
         );
-        let row = query_one(&tx, &sql, &[&org.as_str(), &id, &now]).await?;
+        let row = query_one(
+            &tx,
+            &sql,
+            &[
+                &org.as_str(),
+                &id,
+                &now,
+                &roles,
+                &texts,
+                &names,
+                &tool_calls,
+                &tool_call_ids,
+                &metadata,
+                &sent_at,
+            ],
+        )
+        .await?;
         let record = conversation_from_row(&row)?;
         tx.commit().await.map_err(db)?;
         Ok(Some(record))
@@ -501,21 +512,33 @@ impl ConversationStore for PostgresStore {
         id: &str,
         max_messages: u32,
     ) -> StoreResult<Option<(ConversationRecord, Vec<MessageRecord>)>> {
-        let mut client = self.client().await?;
-        let tx = read_snapshot(&mut client).await?;
-        let Some(record) = load(&tx, org, id, false).await? else {
+        // Two statements, no transaction: a message appended in between only makes the history
+        // one message fresher, and this is the hot path of every chat turn.
+        let client = self.client().await?;
+        let sql =
+            format!("select {COLUMNS} from conversations c where c.org_id = $1 and c.id = $2");
+        let statement = client.prepare_cached(&sql).await.map_err(db)?;
+        let Some(row) = client
+            .query_opt(&statement, &[&org.as_str(), &id])
+            .await
+            .map_err(db)?
+        else {
             return Ok(None);
         };
-        let rows = messages(
-            &tx,
-            &format!(
-                "select * from (select {MESSAGE_COLUMNS} from conversation_messages \
-                 where org_id = $1 and conversation_id = $2 order by seq desc limit $3) newest \
-                 order by seq"
-            ),
-            &[&org.as_str(), &id, &i64::from(max_messages)],
-        )
-        .await?;
+        let record = conversation_from_row(&row)?;
+        let sql = format!(
+            "select * from (select {MESSAGE_COLUMNS} from conversation_messages \
+             where org_id = $1 and conversation_id = $2 order by seq desc limit $3) newest \
+             order by seq"
+        );
+        let statement = client.prepare_cached(&sql).await.map_err(db)?;
+        let rows = client
+            .query(&statement, &[&org.as_str(), &id, &i64::from(max_messages)])
+            .await
+            .map_err(db)?
+            .iter()
+            .map(message_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
         Ok(Some((record, rows)))
     }
 }
