@@ -15,6 +15,8 @@ Environment:
 Every ``parley`` process the suite runs is answered, for every model, by one in-process
 OpenAI-compatible stub (:mod:`llm_stub`, ``PARLEY_LLM_BASE_URL``); no server downloads or
 loads the embedded model (``PARLEY_PULL_MODELS=false``, ``PARLEY_EMBEDDED_MODEL=false``).
+Its importer reads ElevenLabs, Vapi and Retell from in-process stand-ins
+(:mod:`provider_stub`, ``PARLEY_IMPORT_*_URL``).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ import pytest_asyncio
 import telnyx
 
 from llm_stub import LlmStub
+from provider_stub import ProviderStub
 from sdk_support import DEFAULT_MODEL, REQUEST_TIMEOUT_SECS, raw_http
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -79,11 +82,25 @@ def llm_stub_instance() -> LlmStub:
         return _llm_stub
 
 
+_provider_stub: Optional[ProviderStub] = None
+_provider_stub_lock = threading.Lock()
+
+
+def provider_stub_instance() -> ProviderStub:
+    """The session's import provider stand-ins, started on first use (the ``providers``
+    fixture stops them)."""
+    global _provider_stub
+    with _provider_stub_lock:
+        if _provider_stub is None:
+            _provider_stub = ProviderStub()
+        return _provider_stub
+
+
 def _child_env(extra: dict[str, str]) -> dict[str, str]:
     """The environment of a parley process: ours minus any PARLEY_* setting of the caller's
     shell (so e.g. a stray PARLEY_DATABASE_URL cannot redirect the sqlite server), plus the
     suite's settings (default model, the LLM stub as the catch-all upstream, no embedded
-    model), plus ``extra``."""
+    model, the provider stand-ins for imports), plus ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
     env.setdefault("RUST_BACKTRACE", "1")
     env["PARLEY_LOG"] = "warn"
@@ -92,6 +109,7 @@ def _child_env(extra: dict[str, str]) -> dict[str, str]:
     env["PARLEY_LLM_BASE_URL"] = llm_stub_instance().base_url
     env["PARLEY_PULL_MODELS"] = "false"
     env["PARLEY_EMBEDDED_MODEL"] = "false"
+    env.update(provider_stub_instance().env())
     env.update(extra)
     return env
 
@@ -321,6 +339,22 @@ def llm(llm_stub: LlmStub) -> Iterator[LlmStub]:
         llm_stub.reset()
 
 
+# --- The import providers -------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def providers() -> Iterator[ProviderStub]:
+    """The ElevenLabs, Vapi and Retell stand-ins every server imports from, for the session."""
+    global _provider_stub
+    stub = provider_stub_instance()
+    try:
+        yield stub
+    finally:
+        with _provider_stub_lock:
+            _provider_stub = None
+        stub.stop()
+
+
 # --- Servers ----------------------------------------------------------------------------
 
 
@@ -386,6 +420,24 @@ def slow_llm_server(server: ParleyServer, session_tmp: Path, llm_stub: LlmStub) 
         srv.stop()
 
 
+@pytest.fixture(scope="session")
+def private_network_server(server: ParleyServer, session_tmp: Path, llm_stub: LlmStub) -> Iterator[ParleyServer]:
+    """A second server on the same backend and key (the same PostgreSQL database; a SQLite file
+    of its own) that may call private addresses (``PARLEY_ALLOW_PRIVATE_NETWORK=true``), for
+    webhooks the tests serve on 127.0.0.1."""
+    srv = start_server(
+        server.backend,
+        session_tmp / f"{server.backend}-private-network",
+        server.database_url,
+        server.api_key,
+        {"PARLEY_ALLOW_PRIVATE_NETWORK": "true"},
+    )
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
 # --- Clients ----------------------------------------------------------------------------
 
 
@@ -409,6 +461,13 @@ def api_key(server: ParleyServer) -> str:
 @pytest.fixture
 def client(server: ParleyServer) -> Iterator[telnyx.Telnyx]:
     with make_client(server, server.api_key) as c:
+        yield c
+
+
+@pytest.fixture
+def private_network_client(private_network_server: ParleyServer) -> Iterator[telnyx.Telnyx]:
+    """A client of the default organization on :func:`private_network_server`."""
+    with make_client(private_network_server, private_network_server.api_key) as c:
         yield c
 
 

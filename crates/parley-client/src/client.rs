@@ -128,8 +128,64 @@ impl Client {
 
     /// Sends a request and decodes a JSON body.
     pub(crate) async fn json<T: DeserializeOwned>(&self, request: ApiRequest) -> Result<T> {
-        let body = self.send(request).await?;
+        let (body, _) = self.send(request).await?;
         serde_json::from_slice(&body).map_err(Error::Decode)
+    }
+
+    /// Sends a request and decodes a JSON body; the response headers too.
+    pub(crate) async fn json_with_headers<T: DeserializeOwned>(
+        &self,
+        request: ApiRequest,
+    ) -> Result<(T, HeaderMap)> {
+        let (body, headers) = self.send(request).await?;
+        let value = serde_json::from_slice(&body).map_err(Error::Decode)?;
+        Ok((value, headers))
+    }
+
+    /// Sends a request once (no retries: a streamed body cannot be replayed) with this body;
+    /// the response body.
+    pub(crate) async fn send_once_with_body(
+        &self,
+        request: ApiRequest,
+        body: reqwest::Body,
+    ) -> Result<Vec<u8>> {
+        let url = self.url_of(&request);
+        let response = self
+            .attempt(&request, &url, None)
+            .body(body)
+            .timeout(self.timeout())
+            .send()
+            .await
+            .map_err(transport_error)?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(transport_error)?;
+        if status.is_success() {
+            Ok(body.to_vec())
+        } else {
+            Err(api_error(status.as_u16(), &body))
+        }
+    }
+
+    /// The URL of a request: under the base URL, or under its origin (the base URL without
+    /// its `/v2`) for requests outside the API.
+    fn url_of(&self, request: &ApiRequest) -> String {
+        if request.outside_api {
+            format!("{}/{}", self.origin(), request.path)
+        } else {
+            format!("{}/{}", self.inner.base_url, request.path)
+        }
+    }
+
+    /// The API key, if the client has one.
+    pub(crate) fn api_key(&self) -> Option<&str> {
+        self.inner.api_key.as_deref()
+    }
+
+    /// The base URL without its trailing `/v2`: where Parley serves what is not the API
+    /// (object storage under `/s3`).
+    pub fn origin(&self) -> &str {
+        let base = self.inner.base_url.as_str();
+        base.strip_suffix("/v2").unwrap_or(base)
     }
 
     /// Sends a request whose response body, if any, carries nothing.
@@ -139,7 +195,7 @@ impl Client {
 
     /// Sends a request and returns the body as text, decoding it when it is a JSON string.
     pub(crate) async fn text(&self, request: ApiRequest) -> Result<String> {
-        let body = self.send(request).await?;
+        let (body, _) = self.send(request).await?;
         match serde_json::from_slice::<Value>(&body) {
             Ok(Value::String(text)) => Ok(text),
             _ => Ok(String::from_utf8_lossy(&body).into_owned()),
@@ -173,8 +229,11 @@ impl Client {
             .http
             .request(request.method.clone(), url)
             .headers(headers);
-        if let Some(key) = &self.inner.api_key {
+        if let (Some(key), false) = (&self.inner.api_key, request.outside_api) {
             builder = builder.bearer_auth(key);
+        }
+        for (name, value) in &request.headers {
+            builder = builder.header(name.as_str(), value.as_str());
         }
         if !request.query.is_empty() {
             builder = builder.query(&request.query);
@@ -183,16 +242,25 @@ impl Client {
             builder = builder.header("idempotency-key", key);
         }
         if let Some(body) = &request.body {
-            builder = builder
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body.clone());
+            builder = builder.body(body.clone());
+        }
+        if let Some(length) = request.content_length {
+            builder = builder.header(reqwest::header::CONTENT_LENGTH, length);
+        }
+        if request.body.is_some() || request.content_type.is_some() {
+            let content_type = request
+                .content_type
+                .as_deref()
+                .unwrap_or("application/json");
+            builder = builder.header(reqwest::header::CONTENT_TYPE, content_type);
         }
         builder
     }
 
-    /// Sends a request, retrying as [`crate::retry`] describes; the body of a 2xx response.
-    async fn send(&self, request: ApiRequest) -> Result<Vec<u8>> {
-        let url = format!("{}/{}", self.inner.base_url, request.path);
+    /// Sends a request, retrying as [`crate::retry`] describes; the body and headers of a 2xx
+    /// response.
+    async fn send(&self, request: ApiRequest) -> Result<(Vec<u8>, HeaderMap)> {
+        let url = self.url_of(&request);
         let max_retries = self.max_retries();
         let timeout = self.timeout();
         let idempotency_key = self.idempotency_key_for(&request, max_retries);
@@ -207,7 +275,7 @@ impl Client {
                     let status = response.status();
                     let headers = response.headers().clone();
                     match response.bytes().await {
-                        Ok(body) if status.is_success() => return Ok(body.to_vec()),
+                        Ok(body) if status.is_success() => return Ok((body.to_vec(), headers)),
                         Ok(body) => {
                             let error = api_error(status.as_u16(), &body);
                             if !can_retry || !retry::should_retry(status.as_u16(), &headers) {
@@ -231,7 +299,7 @@ impl Client {
     /// [`Client::send`] does until a 2xx status arrives, and never after: the timeout bounds
     /// the wait for the status line, then each wait for the next chunk of the body.
     pub(crate) async fn send_streaming(&self, request: ApiRequest) -> Result<BodyStream> {
-        let url = format!("{}/{}", self.inner.base_url, request.path);
+        let url = self.url_of(&request);
         let max_retries = self.max_retries();
         let timeout = self.timeout();
         let idempotency_key = self.idempotency_key_for(&request, max_retries);
@@ -519,7 +587,11 @@ pub(crate) struct ApiRequest {
     path: String,
     query: Vec<(String, String)>,
     body: Option<Vec<u8>>,
+    content_type: Option<String>,
+    content_length: Option<u64>,
     accept: Option<&'static str>,
+    outside_api: bool,
+    headers: Vec<(String, String)>,
 }
 
 impl ApiRequest {
@@ -530,7 +602,11 @@ impl ApiRequest {
             path,
             query: Vec::new(),
             body: None,
+            content_type: None,
+            content_length: None,
             accept: None,
+            outside_api: false,
+            headers: Vec::new(),
         }
     }
 
@@ -549,9 +625,47 @@ impl ApiRequest {
         Self::new(Method::PUT, path)
     }
 
+    /// `PATCH path`.
+    pub(crate) fn patch(path: String) -> Self {
+        Self::new(Method::PATCH, path)
+    }
+
     /// `DELETE path`.
     pub(crate) fn delete(path: String) -> Self {
         Self::new(Method::DELETE, path)
+    }
+
+    /// The path is relative to the base URL's origin (without `/v2`), not to the API, and
+    /// the request carries no bearer key (it brings its own `Authorization`).
+    pub(crate) fn outside_api(mut self) -> Self {
+        self.outside_api = true;
+        self
+    }
+
+    /// A header of this request only.
+    pub(crate) fn header(mut self, name: &str, value: String) -> Self {
+        self.headers.push((name.to_owned(), value));
+        self
+    }
+
+    /// A body sent as it is, with this content type.
+    pub(crate) fn raw_body(mut self, body: Vec<u8>, content_type: &str) -> Self {
+        self.body = Some(body);
+        self.content_type = Some(content_type.to_owned());
+        self
+    }
+
+    /// The content type of a body given separately ([`Client::send_once_with_body`]).
+    pub(crate) fn content_type(mut self, content_type: &str) -> Self {
+        self.content_type = Some(content_type.to_owned());
+        self
+    }
+
+    /// The length of a body given separately, sent as `Content-Length` (instead of a chunked
+    /// body).
+    pub(crate) fn content_length(mut self, length: u64) -> Self {
+        self.content_length = Some(length);
+        self
     }
 
     /// A JSON body.

@@ -48,6 +48,10 @@
 //!   stream of [`ChatEvent`]s parsed from server-sent events
 //!   ([`resources::ai::assistants::Assistants::chat_stream`]); conversations are listed with
 //!   typed PostgREST filters ([`resources::ai::conversations::ConversationListParams`]).
+//! - Long work happens in the background and is polled: test runs
+//!   ([`resources::ai::assistants::tests`]), embedding tasks ([`resources::ai::embeddings`]).
+//!   Knowledge-base files go to the S3-compatible object storage ([`resources::storage`]),
+//!   signed with AWS Signature Version 4.
 //! - Request and response bodies are the wire types of [`parley_types`], re-exported as
 //!   [`types`].
 
@@ -58,6 +62,7 @@ mod error;
 mod pagination;
 pub mod resources;
 pub mod retry;
+mod sigv4;
 mod sse;
 
 pub use client::{

@@ -61,6 +61,11 @@ string_id!(
     VersionId,
     "version-"
 );
+string_id!(
+    /// A job of the durable job queue.
+    JobId,
+    "job-"
+);
 
 #[cfg(test)]
 mod tests {

@@ -9,6 +9,9 @@ pub enum FieldErrorKind {
     Invalid,
     /// The value conflicts with another value (a second tool of a single-instance type).
     Duplicate,
+    /// The value breaks a rule involving other fields or the current time (a scheduled time
+    /// in the past, an SMS event without `text`); Telnyx answers these with 400.
+    Rule,
 }
 
 /// One problem with a request body.
@@ -29,6 +32,15 @@ impl FieldError {
             pointer: pointer.into(),
             message: message.into(),
             kind: FieldErrorKind::Invalid,
+        }
+    }
+
+    /// A [`FieldErrorKind::Rule`] error.
+    pub fn rule(pointer: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            pointer: pointer.into(),
+            message: message.into(),
+            kind: FieldErrorKind::Rule,
         }
     }
 

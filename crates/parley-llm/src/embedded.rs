@@ -87,7 +87,7 @@ impl EmbeddedConfig {
 }
 
 /// llama.cpp's backend: initialised once per process, on first use.
-fn backend() -> Result<&'static LlamaBackend, LlmError> {
+pub(crate) fn backend() -> Result<&'static LlamaBackend, LlmError> {
     static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
     BACKEND
         .get_or_init(|| {

@@ -198,6 +198,73 @@ pub async fn prepare(
     assistant_id: &str,
     input: ChatInput,
 ) -> ApiResult<PreparedTurn> {
+    prepare_pinned(state, org, assistant_id, input, None).await
+}
+
+/// [`prepare`], with the version a conversation starts on given instead of chosen by the
+/// canary rules (an assistant test run's `destination_version_id`). A version that does not
+/// exist is refused (400); a conversation that already started keeps its version.
+pub async fn prepare_pinned(
+    state: &AppState,
+    org: &OrgId,
+    assistant_id: &str,
+    input: ChatInput,
+    pinned: Option<&VersionId>,
+) -> ApiResult<PreparedTurn> {
+    prepare_turn(state, org, assistant_id, input, pinned, None).await
+}
+
+/// [`prepare`] for a turn whose conversation, when it starts, comes from somewhere else than
+/// web chat: an SMS, a scheduled event. `origin` gives the new conversation's channel, its two
+/// parties and metadata, and dynamic variables that win over the assistant's defaults and the
+/// variables webhook. An existing conversation is continued as it is.
+pub async fn prepare_from(
+    state: &AppState,
+    org: &OrgId,
+    assistant_id: &str,
+    input: ChatInput,
+    origin: &ConversationOrigin,
+) -> ApiResult<PreparedTurn> {
+    prepare_turn(state, org, assistant_id, input, None, Some(origin)).await
+}
+
+/// Where a conversation comes from when it is not web chat.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConversationOrigin {
+    /// Its channel (`sms_chat`, `phone_call`).
+    pub channel: String,
+    /// `telnyx_agent_target`: the assistant's number.
+    pub agent_target: Option<String>,
+    /// `telnyx_end_user_target`: the end user's number.
+    pub end_user_target: Option<String>,
+    /// More metadata (keys that are not reserved).
+    pub metadata: BTreeMap<String, String>,
+    /// Dynamic variables given by the caller (a scheduled event's).
+    pub variables: BTreeMap<String, String>,
+}
+
+impl ConversationOrigin {
+    /// The metadata a conversation from here starts with (the channel is added by the turn).
+    fn start_metadata(&self) -> BTreeMap<String, String> {
+        let mut metadata = self.metadata.clone();
+        if let Some(target) = &self.agent_target {
+            metadata.insert(conv::META_AGENT_TARGET.to_owned(), target.clone());
+        }
+        if let Some(target) = &self.end_user_target {
+            metadata.insert(conv::META_END_USER_TARGET.to_owned(), target.clone());
+        }
+        metadata
+    }
+}
+
+async fn prepare_turn(
+    state: &AppState,
+    org: &OrgId,
+    assistant_id: &str,
+    input: ChatInput,
+    pinned: Option<&VersionId>,
+    origin: Option<&ConversationOrigin>,
+) -> ApiResult<PreparedTurn> {
     let assistant = state
         .store
         .get_assistant(org, &AssistantId::from_string(assistant_id))
@@ -275,13 +342,17 @@ pub async fn prepare(
                 None => {
                     // Created through POST /ai/conversations: this turn binds it.
                     let mut metadata = conversation.metadata.clone();
-                    let version = route_version(state, org, &assistant, &input, &metadata).await?;
+                    let version = match pinned {
+                        Some(id) => pinned_version(state, org, &assistant, id).await?,
+                        None => route_version(state, org, &assistant, &input, &metadata).await?,
+                    };
                     let (variables, extra) = start_variables(
                         state,
                         &assistant,
                         &version,
                         &input.conversation_id,
                         channel_of(&metadata),
+                        None,
                     )
                     .await;
                     let mut bind = BTreeMap::new();
@@ -309,15 +380,22 @@ pub async fn prepare(
             }
         }
         None => {
-            let mut metadata = BTreeMap::new();
-            metadata.insert(META_CHANNEL.to_owned(), WEB_CHAT.to_owned());
-            let version = route_version(state, org, &assistant, &input, &metadata).await?;
+            let channel = origin.map_or(WEB_CHAT, |o| o.channel.as_str());
+            let mut metadata = origin
+                .map(ConversationOrigin::start_metadata)
+                .unwrap_or_default();
+            metadata.insert(META_CHANNEL.to_owned(), channel.to_owned());
+            let version = match pinned {
+                Some(id) => pinned_version(state, org, &assistant, id).await?,
+                None => route_version(state, org, &assistant, &input, &metadata).await?,
+            };
             let (variables, extra) = start_variables(
                 state,
                 &assistant,
                 &version,
                 &input.conversation_id,
-                WEB_CHAT,
+                channel,
+                origin,
             )
             .await;
             for (key, value) in extra {
@@ -390,6 +468,26 @@ async fn stored_version(
     }
 }
 
+/// The version `id` of `assistant`, which must exist.
+async fn pinned_version(
+    state: &AppState,
+    org: &OrgId,
+    assistant: &AssistantRecord,
+    id: &VersionId,
+) -> ApiResult<AssistantRecord> {
+    if *id == assistant.version.id {
+        return Ok(assistant.clone());
+    }
+    state
+        .store
+        .get_version(org, &assistant.id, id)
+        .await?
+        .ok_or_else(|| ApiError::Refused {
+            detail: format!("version {id} of assistant {} does not exist", assistant.id),
+            pointer: Some("/destination_version_id".into()),
+        })
+}
+
 /// The version a new conversation is served by: the canary rules' choice (sticky per end user
 /// or conversation), else main.
 async fn route_version(
@@ -431,6 +529,7 @@ async fn start_variables(
     version: &AssistantRecord,
     conversation_id: &str,
     channel: &str,
+    origin: Option<&ConversationOrigin>,
 ) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
     let config = version.version.config.as_map();
     let defaults = variables::from_json(config.get("dynamic_variables"));
@@ -438,6 +537,8 @@ async fn start_variables(
         channel,
         conversation_id,
         assistant_id: assistant.id.as_str(),
+        agent_target: origin.and_then(|o| o.agent_target.as_deref()),
+        end_user_target: origin.and_then(|o| o.end_user_target.as_deref()),
         ..SystemFacts::default()
     };
     let (from_webhook, metadata) = match config
@@ -454,7 +555,8 @@ async fn start_variables(
         }
         None => (BTreeMap::new(), BTreeMap::new()),
     };
-    let mut values = variables::merge([&defaults, &from_webhook]);
+    let given = origin.map(|o| o.variables.clone()).unwrap_or_default();
+    let mut values = variables::merge([&defaults, &from_webhook, &given]);
     values.extend(variables::system_variables(&facts));
     (values, metadata)
 }
@@ -602,12 +704,30 @@ pub async fn run(
     turn: PreparedTurn,
     deltas: Option<mpsc::Sender<String>>,
 ) -> ApiResult<TurnOutcome> {
+    generate(state, turn, deltas).await?.store(state).await
+}
+
+/// The note that asks the model for a message of its own (a turn whose input has no text: an
+/// SMS the assistant writes, opening a conversation or following up).
+const OPENING_NOTE: &str = "Write your next message to the user now, without waiting for \
+    them: short, in your role, as a text message.";
+
+/// [`run`] without the write: the model loop, giving the answer and what would be stored.
+/// The caller stores it with [`GeneratedTurn::store`] (an SMS turn sends the answer first, so
+/// a carrier failure leaves nothing). A turn whose input text is empty has no user message:
+/// the model writes the conversation's opening message.
+pub async fn generate(
+    state: &AppState,
+    turn: PreparedTurn,
+    deltas: Option<mpsc::Sender<String>>,
+) -> ApiResult<GeneratedTurn> {
     let settings = &state.settings.llm;
     let deadline = Duration::from_millis(settings.turn_deadline_ms);
     let started = Instant::now();
     let now = state.clock.now();
     let mut values = turn.variables.clone();
     let system = render_instructions(&turn.config, &values, now);
+    let opening = turn.input.content.is_empty();
     let mut user = ChatMessage::user(turn.input.content.clone());
     user.name = turn.input.name.clone();
     let mut history: Vec<ChatMessage> = turn.history.iter().map(to_chat_message).collect();
@@ -659,7 +779,11 @@ pub async fn run(
         messages.push(ChatMessage::system(system));
     }
     messages.extend(history);
-    messages.push(user.clone());
+    if opening {
+        messages.push(ChatMessage::system(OPENING_NOTE));
+    } else {
+        messages.push(user.clone());
+    }
 
     let mut appended: Vec<NewMessage> = Vec::new();
     let mut rounds = 0u32;
@@ -819,80 +943,226 @@ pub async fn run(
         trace.insert("handed_off_to".into(), json!(target));
     }
 
-    let mut user_message = NewMessage::new(MessageRole::User, turn.input.content.clone());
-    user_message.name = turn.input.name.clone();
-    user_message.sent_at = Some(now);
-    let mut answer = NewMessage::new(MessageRole::Assistant, content.clone());
-    answer.metadata = trace.clone();
-    let mut to_store = vec![user_message];
-    to_store.append(&mut appended);
-    to_store.push(answer);
-
-    let mut metadata = turn.bind.clone();
-    if ended {
-        metadata.insert(
-            conv::META_ENDED_AT.into(),
-            Some(parley_core::clock::format_timestamp(&now)),
-        );
-    }
-    if let Some(target) = &handed_to {
-        metadata.insert(META_HANDOFF_ASSISTANT_ID.into(), Some(target.clone()));
-    }
-    let mut start = turn.start.clone();
-    if let Some(start) = start.as_mut() {
-        for (key, value) in std::mem::take(&mut metadata) {
-            if let Some(value) = value {
-                start.metadata.insert(key, value);
-            }
-        }
-        start.variables.extend(changed_variables.clone());
-    }
-    if !metadata.is_empty() {
-        state
-            .store
-            .update_conversation_metadata(&turn.org, &turn.conversation_id, &metadata)
-            .await?;
-    }
-    let stored = state
-        .store
-        .append_messages(
-            &turn.org,
-            &turn.conversation_id,
-            start.as_ref(),
-            &to_store,
-            state.clock.now(),
-        )
-        .await?;
-    if stored.is_none() {
-        // Deleted between prepare and now: the turn has nowhere to go.
-        return Err(ApiError::NotFound {
-            resource: "Conversation",
-            id: turn.conversation_id.clone(),
-            pointer: "/conversation_id",
-        });
-    }
-    if start.is_none() && !changed_variables.is_empty() {
-        state
-            .store
-            .update_conversation_variables(&turn.org, &turn.conversation_id, &changed_variables)
-            .await?;
-    }
-    tracing::info!(
-        conversation = %turn.conversation_id,
-        model = %model_used,
-        version = %version_served,
-        prompt_tokens = usage.0,
-        completion_tokens = usage.1,
-        tool_calls = tool_calls_made,
-        latency_ms = started.elapsed().as_millis() as u64,
-        fallback_used,
-        "chat turn"
-    );
-    Ok(TurnOutcome {
+    Ok(GeneratedTurn {
+        turn,
         content,
-        conversation_id: turn.conversation_id,
         trace,
+        appended,
+        ended,
+        handed_to,
+        changed_variables,
+        now,
+        log: TurnLog {
+            model: model_used,
+            version: version_served,
+            prompt_tokens: usage.0,
+            completion_tokens: usage.1,
+            tool_calls: tool_calls_made,
+            fallback_used,
+            started,
+        },
     })
+}
+
+/// What the log line of a stored turn says.
+#[derive(Debug)]
+struct TurnLog {
+    model: String,
+    version: String,
+    prompt_tokens: u32,
+    completion_tokens: u32,
+    tool_calls: usize,
+    fallback_used: bool,
+    started: Instant,
+}
+
+/// A turn whose answer is ready but not stored yet (see [`generate`]). It still holds the
+/// conversation's lock.
+#[derive(Debug)]
+pub struct GeneratedTurn {
+    turn: PreparedTurn,
+    content: String,
+    trace: Map<String, Value>,
+    appended: Vec<NewMessage>,
+    ended: bool,
+    handed_to: Option<String>,
+    changed_variables: BTreeMap<String, String>,
+    now: chrono::DateTime<chrono::Utc>,
+    log: TurnLog,
+}
+
+impl GeneratedTurn {
+    /// The answer.
+    pub fn content(&self) -> &str {
+        &self.content
+    }
+
+    /// The conversation.
+    pub fn conversation_id(&self) -> &str {
+        &self.turn.conversation_id
+    }
+
+    /// Adds `key` to the metadata stored on the answer (a carrier's message id).
+    pub fn annotate(&mut self, key: &str, value: Value) {
+        self.trace.insert(key.to_owned(), value);
+    }
+
+    /// Stores the turn — the user's message (unless the turn has none), tool calls and
+    /// results, the answer — in one transaction, with the conversation when the turn starts it.
+    pub async fn store(self, state: &AppState) -> ApiResult<TurnOutcome> {
+        let GeneratedTurn {
+            turn,
+            content,
+            trace,
+            mut appended,
+            ended,
+            handed_to,
+            changed_variables,
+            now,
+            log,
+        } = self;
+        let mut to_store = Vec::with_capacity(appended.len() + 2);
+        if !turn.input.content.is_empty() {
+            let mut user_message = NewMessage::new(MessageRole::User, turn.input.content.clone());
+            user_message.name = turn.input.name.clone();
+            user_message.sent_at = Some(now);
+            to_store.push(user_message);
+        }
+        let mut answer = NewMessage::new(MessageRole::Assistant, content.clone());
+        answer.metadata = trace.clone();
+        to_store.append(&mut appended);
+        to_store.push(answer);
+
+        let mut metadata = turn.bind.clone();
+        if ended {
+            metadata.insert(
+                conv::META_ENDED_AT.into(),
+                Some(parley_core::clock::format_timestamp(&now)),
+            );
+        }
+        if let Some(target) = &handed_to {
+            metadata.insert(META_HANDOFF_ASSISTANT_ID.into(), Some(target.clone()));
+        }
+        let mut start = turn.start.clone();
+        if let Some(start) = start.as_mut() {
+            for (key, value) in std::mem::take(&mut metadata) {
+                if let Some(value) = value {
+                    start.metadata.insert(key, value);
+                }
+            }
+            start.variables.extend(changed_variables.clone());
+        }
+        if !metadata.is_empty() {
+            state
+                .store
+                .update_conversation_metadata(&turn.org, &turn.conversation_id, &metadata)
+                .await?;
+        }
+        let stored = state
+            .store
+            .append_messages(
+                &turn.org,
+                &turn.conversation_id,
+                start.as_ref(),
+                &to_store,
+                state.clock.now(),
+            )
+            .await?;
+        if stored.is_none() {
+            // Deleted between prepare and now: the turn has nowhere to go.
+            return Err(ApiError::NotFound {
+                resource: "Conversation",
+                id: turn.conversation_id.clone(),
+                pointer: "/conversation_id",
+            });
+        }
+        if start.is_none() && !changed_variables.is_empty() {
+            state
+                .store
+                .update_conversation_variables(&turn.org, &turn.conversation_id, &changed_variables)
+                .await?;
+        }
+        tracing::info!(
+            conversation = %turn.conversation_id,
+            model = %log.model,
+            version = %log.version,
+            prompt_tokens = log.prompt_tokens,
+            completion_tokens = log.completion_tokens,
+            tool_calls = log.tool_calls,
+            latency_ms = log.started.elapsed().as_millis() as u64,
+            fallback_used = log.fallback_used,
+            "chat turn"
+        );
+        Ok(TurnOutcome {
+            content,
+            conversation_id: turn.conversation_id,
+            trace,
+        })
+    }
+}
+
+impl PreparedTurn {
+    /// The conversation.
+    pub fn conversation_id(&self) -> &str {
+        &self.conversation_id
+    }
+
+    /// Whether this turn starts its conversation (nothing stored yet).
+    pub fn starts_conversation(&self) -> bool {
+        self.start.is_some() || self.history.is_empty()
+    }
+
+    /// The assistant's `greeting`, rendered with the conversation's variables, when it has one.
+    pub fn greeting(&self, now: chrono::DateTime<chrono::Utc>) -> Option<String> {
+        let greeting = self.config.get("greeting").and_then(Value::as_str)?;
+        let text = self.render(greeting, now);
+        let text = text.trim();
+        (!text.is_empty()).then(|| text.to_owned())
+    }
+
+    /// `template` with the conversation's `{{variables}}` filled in (unknown ones kept
+    /// verbatim), as instructions and greetings are.
+    pub fn render(&self, template: &str, now: chrono::DateTime<chrono::Utc>) -> String {
+        variables::render(
+            template,
+            &VariableContext {
+                values: &self.variables,
+                now,
+            },
+        )
+    }
+
+    /// The turn answered with `text` instead of the model (an SMS sent on the assistant's
+    /// behalf): storing it appends the user's message, if the turn has one, and `text` as the
+    /// assistant's.
+    pub fn answer_with(self, text: String, now: chrono::DateTime<chrono::Utc>) -> GeneratedTurn {
+        let mut trace = Map::new();
+        trace.insert(
+            "assistant_version_id".into(),
+            json!(self.version_id.as_str()),
+        );
+        trace.insert("written_by".into(), json!("caller"));
+        let log = TurnLog {
+            model: String::new(),
+            version: self.version_id.as_str().to_owned(),
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            tool_calls: 0,
+            fallback_used: false,
+            started: Instant::now(),
+        };
+        GeneratedTurn {
+            turn: self,
+            content: text,
+            trace,
+            appended: Vec::new(),
+            ended: false,
+            handed_to: None,
+            changed_variables: BTreeMap::new(),
+            now,
+            log,
+        }
+    }
 }
 
 /// The version's instructions rendered with `values`.

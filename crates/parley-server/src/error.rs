@@ -132,11 +132,6 @@ impl ApiError {
         }
     }
 
-    /// An LLM failure (same as `From`, usable as a function).
-    pub fn from_llm(error: parley_llm::LlmError) -> Self {
-        Self::Llm(error)
-    }
-
     /// The status this error is sent with.
     pub fn status(&self) -> StatusCode {
         match self {
@@ -147,7 +142,11 @@ impl ApiError {
                 StatusCode::BAD_REQUEST
             }
             Self::Validation(errors) => {
-                if errors.0.iter().all(|e| e.kind == FieldErrorKind::Duplicate) {
+                if errors
+                    .0
+                    .iter()
+                    .all(|e| matches!(e.kind, FieldErrorKind::Duplicate | FieldErrorKind::Rule))
+                {
                     StatusCode::BAD_REQUEST
                 } else {
                     StatusCode::UNPROCESSABLE_ENTITY
@@ -235,7 +234,7 @@ impl ApiError {
                         .iter()
                         .map(|e| {
                             let (code, title) = match e.kind {
-                                FieldErrorKind::Duplicate => {
+                                FieldErrorKind::Duplicate | FieldErrorKind::Rule => {
                                     (codes::DUPLICATE_VALUE, "Invalid value")
                                 }
                                 FieldErrorKind::Invalid => {

@@ -11,16 +11,25 @@
 //! - [`llm`]: which language model serves an assistant; the embedded model.
 //! - [`tools`]: what an assistant can call in a chat turn (webhooks, MCP, integrations…).
 //! - [`chat`]: the conversation engine — one chat turn from prompt to stored messages.
+//! - [`carrier`]: Telnyx's Messaging and Call Control APIs; webhook signatures.
+//! - [`outreach`]: SMS turns, inbound texts, scheduled events and call progress (job handlers).
+//! - [`knowledge`]: knowledge bases — object bytes, embedding tasks, similarity search.
+//! - [`evaluation`]: assistant test runs — a simulated user, the chat engine, an LLM judge.
 
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod carrier;
 pub mod chat;
 pub mod error;
+pub mod evaluation;
 pub mod extract;
 pub mod idempotency;
+pub mod jobs;
+pub mod knowledge;
 pub mod llm;
 pub mod outbound;
+pub mod outreach;
 pub mod routes;
 pub mod secrets;
 pub mod settings;

@@ -301,7 +301,7 @@ impl LlmRouter {
         };
         match self.served(&name).ok_or_else(refused)? {
             Served::Embedded => {
-                let model = self.embedded().await.map_err(ApiError::from_llm)?;
+                let model = self.embedded().await.map_err(ApiError::Llm)?;
                 let context_tokens = model.context_tokens();
                 Ok(ResolvedModel {
                     provider: model,
@@ -424,9 +424,8 @@ impl LlmRouter {
         } else {
             reqwest::Client::builder()
         };
-        let provider = Arc::new(
-            OpenAiProvider::with_client_builder(config, builder).map_err(ApiError::from_llm)?,
-        );
+        let provider =
+            Arc::new(OpenAiProvider::with_client_builder(config, builder).map_err(ApiError::Llm)?);
         if cache.len() >= MAX_CACHED_PROVIDERS {
             cache.clear();
         }

@@ -58,6 +58,159 @@ pub struct Settings {
     pub llm: LlmSettings,
     /// Where `POST /ai/assistants/import` reaches the providers' APIs.
     pub import: ImportSettings,
+    /// The background job worker.
+    pub jobs: JobSettings,
+    /// Assistant test runs: the model playing the simulated user and the judge, limits.
+    pub eval: EvalSettings,
+    /// The carrier (Telnyx Messaging and Call Control) and the scheduler's retry bound.
+    pub carrier: CarrierSettings,
+    /// Knowledge bases: the S3-compatible API, embedding models, URL crawling.
+    pub knowledge: KnowledgeSettings,
+}
+
+/// Default most user turns of a test conversation (`PARLEY_EVAL_MAX_TURNS`).
+pub const DEFAULT_EVAL_MAX_TURNS: u32 = 10;
+/// Default duration limit of a test conversation whose test sets none, in seconds
+/// (`PARLEY_EVAL_MAX_DURATION_SECS`).
+pub const DEFAULT_EVAL_MAX_DURATION_SECS: u32 = 300;
+
+/// Assistant test runs (see [`crate::evaluation`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct EvalSettings {
+    /// An OpenAI-compatible endpoint for the simulated user and the judge
+    /// (`PARLEY_EVAL_BASE_URL`, `eval_base_url`); with [`EvalSettings::model`]. When unset,
+    /// the default model (`default_model`, the embedded one unless configured) plays both.
+    pub base_url: Option<String>,
+    /// The model to ask that endpoint for (`PARLEY_EVAL_MODEL`, `eval_model`).
+    pub model: Option<String>,
+    /// Bearer key for that endpoint (`PARLEY_EVAL_API_KEY`, `eval_api_key`).
+    pub api_key: Option<String>,
+    /// Most messages the simulated user sends in one run (`PARLEY_EVAL_MAX_TURNS`,
+    /// `eval_max_turns`).
+    pub max_turns: u32,
+    /// How long a conversation may last when its test sets no `max_duration_seconds`
+    /// (`PARLEY_EVAL_MAX_DURATION_SECS`, `eval_max_duration_secs`).
+    pub default_max_duration_secs: u32,
+}
+
+impl std::fmt::Debug for EvalSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EvalSettings")
+            .field("base_url", &self.base_url)
+            .field("model", &self.model)
+            .field("api_key", &self.api_key.as_ref().map(|_| "***"))
+            .field("max_turns", &self.max_turns)
+            .field("default_max_duration_secs", &self.default_max_duration_secs)
+            .finish()
+    }
+}
+
+impl Default for EvalSettings {
+    fn default() -> Self {
+        Self {
+            base_url: None,
+            model: None,
+            api_key: None,
+            max_turns: DEFAULT_EVAL_MAX_TURNS,
+            default_max_duration_secs: DEFAULT_EVAL_MAX_DURATION_SECS,
+        }
+    }
+}
+
+/// Default Telnyx API root (`PARLEY_TELNYX_API_URL`).
+pub const DEFAULT_TELNYX_API_URL: &str = "https://api.telnyx.com/v2";
+
+/// The carrier Parley texts and calls through: Telnyx's Messaging (`POST /messages`) and Call
+/// Control (`POST /calls`) APIs, with the operator's own Telnyx key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CarrierSettings {
+    /// The API root, no trailing `/` (`PARLEY_TELNYX_API_URL`, `telnyx_api_url`).
+    pub api_url: String,
+    /// Bearer key for it (`PARLEY_TELNYX_API_KEY`, `telnyx_api_key`).
+    pub api_key: Option<String>,
+    /// The Call Control application calls are placed with (`PARLEY_TELNYX_CONNECTION_ID`,
+    /// `telnyx_connection_id`).
+    pub connection_id: Option<String>,
+    /// The messaging profile texts are sent with when the assistant names none
+    /// (`PARLEY_TELNYX_MESSAGING_PROFILE_ID`, `telnyx_messaging_profile_id`).
+    pub messaging_profile_id: Option<String>,
+    /// Telnyx's Ed25519 public key (32 bytes, base64 in the setting): when set, webhooks
+    /// under `/v2/webhooks` must carry a valid `telnyx-signature-ed25519` over
+    /// `telnyx-timestamp|body` (`PARLEY_TELNYX_PUBLIC_KEY`, `telnyx_public_key`).
+    pub public_key: Option<Vec<u8>>,
+    /// How old a signed webhook may be, in seconds (`PARLEY_TELNYX_WEBHOOK_TOLERANCE_SECS`,
+    /// `telnyx_webhook_tolerance_secs`).
+    pub webhook_tolerance_secs: u64,
+    /// This server's public root (`https://parley.example.com`), from which the call webhook
+    /// URL sent with each call is made (`PARLEY_PUBLIC_URL`, `public_url`); without it the
+    /// Call Control application's own webhook URL applies.
+    pub public_url: Option<String>,
+    /// Timeout of one request to the carrier, in milliseconds (`PARLEY_TELNYX_TIMEOUT_MS`,
+    /// `telnyx_timeout_ms`).
+    pub timeout_ms: u64,
+    /// Lowest `retry_interval_secs` a scheduled event may ask for
+    /// (`PARLEY_SCHEDULER_MIN_RETRY_SECS`, `scheduler_min_retry_secs`; the contract's 60 by
+    /// default, lowered in tests).
+    pub min_retry_secs: u32,
+}
+
+impl std::fmt::Debug for CarrierSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CarrierSettings")
+            .field("api_url", &self.api_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "***"))
+            .field("connection_id", &self.connection_id)
+            .field("messaging_profile_id", &self.messaging_profile_id)
+            .field("public_key", &self.public_key.as_ref().map(|_| "(set)"))
+            .field("webhook_tolerance_secs", &self.webhook_tolerance_secs)
+            .field("public_url", &self.public_url)
+            .field("timeout_ms", &self.timeout_ms)
+            .field("min_retry_secs", &self.min_retry_secs)
+            .finish()
+    }
+}
+
+impl Default for CarrierSettings {
+    fn default() -> Self {
+        Self {
+            api_url: DEFAULT_TELNYX_API_URL.to_owned(),
+            api_key: None,
+            connection_id: None,
+            messaging_profile_id: None,
+            public_key: None,
+            webhook_tolerance_secs: 300,
+            public_url: None,
+            timeout_ms: 10_000,
+            min_retry_secs: 60,
+        }
+    }
+}
+
+/// The background job worker (scheduled events, test runs, embedding tasks).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobSettings {
+    /// Whether this process runs jobs at all (`PARLEY_WORKER`, `worker`); API-only nodes turn
+    /// it off.
+    pub worker: bool,
+    /// How often the worker looks for due jobs when nothing woke it (`PARLEY_JOBS_POLL_MS`,
+    /// `jobs_poll_ms`): the lag bound for jobs enqueued by another node.
+    pub poll_ms: u64,
+    /// How long a claimed job stays leased without being extended (`PARLEY_JOBS_LEASE_SECS`,
+    /// `jobs_lease_secs`): how soon a dead node's jobs are taken over.
+    pub lease_secs: u64,
+    /// Most jobs this process runs at once (`PARLEY_JOBS_CONCURRENCY`, `jobs_concurrency`).
+    pub concurrency: usize,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        Self {
+            worker: true,
+            poll_ms: 500,
+            lease_secs: 60,
+            concurrency: 8,
+        }
+    }
 }
 
 /// Default ElevenLabs API root (`PARLEY_IMPORT_ELEVENLABS_URL`).
@@ -230,6 +383,39 @@ impl Default for Settings {
             master_key: None,
             llm: LlmSettings::default(),
             import: ImportSettings::default(),
+            jobs: JobSettings::default(),
+            eval: EvalSettings::default(),
+            carrier: CarrierSettings::default(),
+            knowledge: KnowledgeSettings::default(),
+        }
+    }
+}
+
+/// Default largest object the S3-compatible API accepts: 100 MiB (as Telnyx Storage for
+/// embeddings).
+pub const DEFAULT_S3_MAX_OBJECT_BYTES: u64 = 100 * 1024 * 1024;
+
+/// Knowledge bases (see [`crate::knowledge`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnowledgeSettings {
+    /// Largest object (or multipart part) the S3-compatible API accepts
+    /// (`PARLEY_S3_MAX_OBJECT_BYTES`, `s3_max_object_bytes`).
+    pub s3_max_object_bytes: u64,
+    /// Most pages one `POST /ai/embeddings/url` task crawls (`PARLEY_CRAWL_MAX_PAGES`,
+    /// `crawl_max_pages`); links are followed at most 5 levels deep within the host.
+    pub crawl_max_pages: usize,
+    /// OpenAI-compatible `/embeddings` backends by contract model name (`[[embedding_models]]`
+    /// in the TOML file: `name` is `thenlper/gte-large` or `intfloat/multilingual-e5-large`).
+    /// A name without an entry is embedded by the local all-MiniLM-L6-v2.
+    pub embedding_models: Vec<ModelRoute>,
+}
+
+impl Default for KnowledgeSettings {
+    fn default() -> Self {
+        Self {
+            s3_max_object_bytes: DEFAULT_S3_MAX_OBJECT_BYTES,
+            crawl_max_pages: 20,
+            embedding_models: Vec::new(),
         }
     }
 }
@@ -281,6 +467,28 @@ struct FileSettings {
     import_vapi_url: Option<String>,
     import_retell_url: Option<String>,
     import_timeout_ms: Option<u64>,
+    worker: Option<bool>,
+    jobs_poll_ms: Option<u64>,
+    jobs_lease_secs: Option<u64>,
+    jobs_concurrency: Option<usize>,
+    eval_base_url: Option<String>,
+    eval_model: Option<String>,
+    eval_api_key: Option<SecretText>,
+    eval_max_turns: Option<u32>,
+    eval_max_duration_secs: Option<u32>,
+    telnyx_api_url: Option<String>,
+    telnyx_api_key: Option<SecretText>,
+    telnyx_connection_id: Option<String>,
+    telnyx_messaging_profile_id: Option<String>,
+    telnyx_public_key: Option<String>,
+    telnyx_webhook_tolerance_secs: Option<u64>,
+    telnyx_timeout_ms: Option<u64>,
+    public_url: Option<String>,
+    scheduler_min_retry_secs: Option<u32>,
+    s3_max_object_bytes: Option<u64>,
+    crawl_max_pages: Option<usize>,
+    #[serde(default)]
+    embedding_models: Vec<ModelRoute>,
     #[serde(default)]
     models: Vec<ModelRoute>,
     #[serde(skip)]
@@ -418,6 +626,17 @@ impl Settings {
                     raw.chat_deadline_ms = Some(parse_usize(&value)? as u64)
                 }
                 "PARLEY_CHAT_MAX_TOKENS" => raw.chat_max_tokens = Some(parse_u32(&name, &value)?),
+                "PARLEY_EVAL_BASE_URL" => raw.eval_base_url = Some(value),
+                "PARLEY_EVAL_MODEL" => raw.eval_model = Some(value),
+                "PARLEY_EVAL_API_KEY" => raw.eval_api_key = Some(SecretText(value)),
+                "PARLEY_EVAL_MAX_TURNS" => raw.eval_max_turns = Some(parse_u32(&name, &value)?),
+                "PARLEY_EVAL_MAX_DURATION_SECS" => {
+                    raw.eval_max_duration_secs = Some(parse_u32(&name, &value)?)
+                }
+                "PARLEY_WORKER" => raw.worker = Some(parse_bool(&name, &value)?),
+                "PARLEY_JOBS_POLL_MS" => raw.jobs_poll_ms = Some(parse_usize(&value)? as u64),
+                "PARLEY_JOBS_LEASE_SECS" => raw.jobs_lease_secs = Some(parse_usize(&value)? as u64),
+                "PARLEY_JOBS_CONCURRENCY" => raw.jobs_concurrency = Some(parse_usize(&value)?),
                 "PARLEY_IMPORT_ELEVENLABS_URL" => raw.import_elevenlabs_url = Some(value),
                 "PARLEY_IMPORT_VAPI_URL" => raw.import_vapi_url = Some(value),
                 "PARLEY_IMPORT_RETELL_URL" => raw.import_retell_url = Some(value),
@@ -429,6 +648,27 @@ impl Settings {
                 }
                 "PARLEY_TOOL_RESULT_MAX_CHARS" => {
                     raw.tool_result_max_chars = Some(parse_usize(&value)?)
+                }
+                "PARLEY_TELNYX_API_URL" => raw.telnyx_api_url = Some(value),
+                "PARLEY_TELNYX_API_KEY" => raw.telnyx_api_key = Some(SecretText(value)),
+                "PARLEY_TELNYX_CONNECTION_ID" => raw.telnyx_connection_id = Some(value),
+                "PARLEY_TELNYX_MESSAGING_PROFILE_ID" => {
+                    raw.telnyx_messaging_profile_id = Some(value)
+                }
+                "PARLEY_TELNYX_PUBLIC_KEY" => raw.telnyx_public_key = Some(value),
+                "PARLEY_TELNYX_WEBHOOK_TOLERANCE_SECS" => {
+                    raw.telnyx_webhook_tolerance_secs = Some(parse_usize(&value)? as u64)
+                }
+                "PARLEY_TELNYX_TIMEOUT_MS" => {
+                    raw.telnyx_timeout_ms = Some(parse_usize(&value)? as u64)
+                }
+                "PARLEY_PUBLIC_URL" => raw.public_url = Some(value),
+                "PARLEY_S3_MAX_OBJECT_BYTES" => {
+                    raw.s3_max_object_bytes = Some(parse_usize(&value)? as u64)
+                }
+                "PARLEY_CRAWL_MAX_PAGES" => raw.crawl_max_pages = Some(parse_usize(&value)?),
+                "PARLEY_SCHEDULER_MIN_RETRY_SECS" => {
+                    raw.scheduler_min_retry_secs = Some(parse_u32(&name, &value)?)
                 }
                 "PARLEY_MASTER_KEY" => {
                     parse_master_key(&name, &value)?;
@@ -465,6 +705,17 @@ impl Settings {
         let defaults = Settings::default();
         let llm = Self::validate_llm(&mut raw)?;
         let import = Self::validate_import(&mut raw)?;
+        let jobs = Self::validate_jobs(&raw)?;
+        let eval = Self::validate_eval(&mut raw)?;
+        let carrier = Self::validate_carrier(&mut raw)?;
+        let knowledge = KnowledgeSettings {
+            s3_max_object_bytes: raw
+                .s3_max_object_bytes
+                .unwrap_or(DEFAULT_S3_MAX_OBJECT_BYTES)
+                .max(1024),
+            crawl_max_pages: raw.crawl_max_pages.unwrap_or(20).max(1),
+            embedding_models: std::mem::take(&mut raw.embedding_models),
+        };
         let listen = match raw.listen {
             Some(text) => text.parse().map_err(|_| {
                 invalid(
@@ -534,6 +785,146 @@ impl Settings {
                 .flatten(),
             llm,
             import,
+            jobs,
+            eval,
+            carrier,
+            knowledge,
+        })
+    }
+
+    fn validate_eval(raw: &mut FileSettings) -> Result<EvalSettings, SettingsError> {
+        let defaults = EvalSettings::default();
+        let base_url = raw.eval_base_url.take().filter(|u| !u.trim().is_empty());
+        let model = raw.eval_model.take().filter(|m| !m.trim().is_empty());
+        match (&base_url, &model) {
+            (Some(url), Some(_)) => {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(invalid(
+                        "eval_base_url",
+                        format!("{url:?} is not an http(s) URL"),
+                    ));
+                }
+            }
+            (Some(_), None) => {
+                return Err(invalid(
+                    "eval_model",
+                    "must be set with eval_base_url (the model to ask that endpoint for)",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "eval_base_url",
+                    "must be set with eval_model (the endpoint that serves it)",
+                ))
+            }
+            (None, None) => {}
+        }
+        let max_turns = raw.eval_max_turns.unwrap_or(defaults.max_turns);
+        if !(1..=100).contains(&max_turns) {
+            return Err(invalid("eval_max_turns", "must be from 1 to 100"));
+        }
+        let default_max_duration_secs = raw
+            .eval_max_duration_secs
+            .unwrap_or(defaults.default_max_duration_secs);
+        if !(1..=3600).contains(&default_max_duration_secs) {
+            return Err(invalid("eval_max_duration_secs", "must be from 1 to 3600"));
+        }
+        Ok(EvalSettings {
+            base_url: base_url.map(|u| u.trim().trim_end_matches('/').to_owned()),
+            model,
+            api_key: raw
+                .eval_api_key
+                .take()
+                .map(|k| k.0)
+                .filter(|k| !k.is_empty()),
+            max_turns,
+            default_max_duration_secs,
+        })
+    }
+
+    fn validate_carrier(raw: &mut FileSettings) -> Result<CarrierSettings, SettingsError> {
+        let defaults = CarrierSettings::default();
+        let url = |name: &str, value: Option<String>| match value
+            .map(|u| u.trim().trim_end_matches('/').to_owned())
+            .filter(|u| !u.is_empty())
+        {
+            None => Ok(None),
+            Some(url) if url.starts_with("http://") || url.starts_with("https://") => Ok(Some(url)),
+            Some(url) => Err(invalid(name, format!("{url:?} is not an http(s) URL"))),
+        };
+        let text =
+            |value: Option<String>| value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let public_key = match text(raw.telnyx_public_key.take()) {
+            None => None,
+            Some(key) => {
+                use base64::Engine;
+                match base64::engine::general_purpose::STANDARD.decode(&key) {
+                    Ok(bytes) if bytes.len() == 32 => Some(bytes),
+                    _ => {
+                        return Err(invalid(
+                            "telnyx_public_key",
+                            "must be the base64 of a 32-byte Ed25519 public key (as the \
+                             Telnyx portal shows it)",
+                        ))
+                    }
+                }
+            }
+        };
+        let positive = |name: &str, value: Option<u64>, default: u64| match value {
+            Some(0) => Err(invalid(name, "must be at least 1")),
+            Some(value) => Ok(value),
+            None => Ok(default),
+        };
+        let min_retry_secs = raw
+            .scheduler_min_retry_secs
+            .unwrap_or(defaults.min_retry_secs);
+        if !(1..=86_400).contains(&min_retry_secs) {
+            return Err(invalid(
+                "scheduler_min_retry_secs",
+                "must be from 1 to 86400",
+            ));
+        }
+        Ok(CarrierSettings {
+            api_url: url("telnyx_api_url", raw.telnyx_api_url.take())?.unwrap_or(defaults.api_url),
+            api_key: raw
+                .telnyx_api_key
+                .take()
+                .map(|k| k.0.trim().to_owned())
+                .filter(|k| !k.is_empty()),
+            connection_id: text(raw.telnyx_connection_id.take()),
+            messaging_profile_id: text(raw.telnyx_messaging_profile_id.take()),
+            public_key,
+            webhook_tolerance_secs: positive(
+                "telnyx_webhook_tolerance_secs",
+                raw.telnyx_webhook_tolerance_secs,
+                defaults.webhook_tolerance_secs,
+            )?,
+            public_url: url("public_url", raw.public_url.take())?,
+            timeout_ms: positive(
+                "telnyx_timeout_ms",
+                raw.telnyx_timeout_ms,
+                defaults.timeout_ms,
+            )?,
+            min_retry_secs,
+        })
+    }
+
+    fn validate_jobs(raw: &FileSettings) -> Result<JobSettings, SettingsError> {
+        let defaults = JobSettings::default();
+        let positive = |name: &str, value: Option<u64>, default: u64| match value {
+            Some(0) => Err(invalid(name, "must be at least 1")),
+            Some(value) => Ok(value),
+            None => Ok(default),
+        };
+        Ok(JobSettings {
+            worker: raw.worker.unwrap_or(defaults.worker),
+            poll_ms: positive("jobs_poll_ms", raw.jobs_poll_ms, defaults.poll_ms)?,
+            lease_secs: positive("jobs_lease_secs", raw.jobs_lease_secs, defaults.lease_secs)?,
+            concurrency: positive(
+                "jobs_concurrency",
+                raw.jobs_concurrency.map(|n| n as u64),
+                defaults.concurrency as u64,
+            )? as usize,
         })
     }
 
@@ -820,6 +1211,74 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("import_elevenlabs_url"), "{err}");
+    }
+
+    #[test]
+    fn eval_settings_come_in_pairs_and_hide_the_key() {
+        let settings = Settings::load(None, [], Overrides::default()).unwrap();
+        assert_eq!(settings.eval, EvalSettings::default());
+        let settings = Settings::load(
+            None,
+            env(&[
+                ("PARLEY_EVAL_BASE_URL", "http://127.0.0.1:9/v1/"),
+                ("PARLEY_EVAL_MODEL", "judge"),
+                ("PARLEY_EVAL_API_KEY", "sk-eval-secret"),
+                ("PARLEY_EVAL_MAX_TURNS", "4"),
+            ]),
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            settings.eval.base_url.as_deref(),
+            Some("http://127.0.0.1:9/v1")
+        );
+        assert_eq!(settings.eval.max_turns, 4);
+        assert!(!format!("{settings:?}").contains("sk-eval-secret"));
+        for (pairs, name) in [
+            (&[("PARLEY_EVAL_BASE_URL", "http://x/v1")][..], "eval_model"),
+            (&[("PARLEY_EVAL_MODEL", "judge")][..], "eval_base_url"),
+            (&[("PARLEY_EVAL_MAX_TURNS", "0")][..], "eval_max_turns"),
+        ] {
+            let err = Settings::load(None, env(pairs), Overrides::default()).unwrap_err();
+            assert!(err.to_string().contains(name), "{err}");
+        }
+    }
+
+    #[test]
+    fn carrier_settings_default_validate_and_hide_the_key() {
+        let settings = Settings::load(None, [], Overrides::default()).unwrap();
+        assert_eq!(settings.carrier.api_url, DEFAULT_TELNYX_API_URL);
+        assert_eq!(settings.carrier.min_retry_secs, 60);
+        let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+        let settings = Settings::load(
+            None,
+            env(&[
+                ("PARLEY_TELNYX_API_URL", "http://127.0.0.1:9/v2/"),
+                ("PARLEY_TELNYX_API_KEY", "KEYsecret-value"),
+                ("PARLEY_TELNYX_PUBLIC_KEY", key),
+                ("PARLEY_SCHEDULER_MIN_RETRY_SECS", "1"),
+            ]),
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(settings.carrier.api_url, "http://127.0.0.1:9/v2");
+        assert_eq!(settings.carrier.public_key.as_ref().map(Vec::len), Some(32));
+        assert_eq!(settings.carrier.min_retry_secs, 1);
+        assert!(!format!("{settings:?}").contains("KEYsecret-value"));
+        for (name, value, setting) in [
+            ("PARLEY_TELNYX_PUBLIC_KEY", "not-a-key", "telnyx_public_key"),
+            ("PARLEY_TELNYX_API_URL", "api.telnyx.com", "telnyx_api_url"),
+            (
+                "PARLEY_SCHEDULER_MIN_RETRY_SECS",
+                "0",
+                "scheduler_min_retry_secs",
+            ),
+        ] {
+            let err = Settings::load(None, env(&[(name, value)]), Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(setting), "{err}");
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Start-up: open the store, run migrations, make sure a key exists, bind, serve until told
 //! to stop. Tests own an [`Application`] the same way `parley serve` does.
 
+use crate::jobs::Worker;
 use crate::llm::LlmRouter;
 use crate::outbound::Outbound;
 use crate::routes;
@@ -155,9 +156,12 @@ impl Application {
                 settings.default_model
             );
         }
+        let carrier = Arc::new(crate::carrier::Carrier::new(&settings.carrier));
+        let knowledge = Arc::new(crate::knowledge::Knowledge::new(&settings));
         Ok(Self {
             listener,
             state: AppState {
+                knowledge,
                 outbound: outbound.clone(),
                 store,
                 clock,
@@ -170,6 +174,8 @@ impl Application {
                     MCP_TOOL_LIST_TTL,
                     MCP_TIMEOUT,
                 )),
+                jobs: Arc::default(),
+                carrier,
             },
             generated_key,
         })
@@ -204,11 +210,20 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let purge = tokio::spawn(purge_loop(self.state.clone()));
+        let worker = self
+            .state
+            .settings
+            .jobs
+            .worker
+            .then(|| tokio::spawn(Worker::new(self.state.clone()).run()));
         let app = routes::router(self.state);
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await;
         purge.abort();
+        if let Some(worker) = worker {
+            worker.abort();
+        }
         served
     }
 }
@@ -221,6 +236,9 @@ async fn purge_loop(state: AppState) {
         every.tick().await;
         if let Err(e) = purge_expired(state.store.as_ref(), state.clock.as_ref()).await {
             tracing::warn!(error = %e, "purging deleted assistants failed");
+        }
+        if let Err(e) = crate::outreach::purge_webhook_events(&state).await {
+            tracing::warn!(error = %e, "forgetting old webhook event ids failed");
         }
     }
 }

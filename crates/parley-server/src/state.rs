@@ -1,5 +1,7 @@
 //! What every handler can reach.
 
+use crate::carrier::Carrier;
+use crate::jobs::Jobs;
 use crate::llm::LlmRouter;
 use crate::outbound::Outbound;
 use crate::settings::Settings;
@@ -30,6 +32,12 @@ pub struct AppState {
     pub conversation_locks: Arc<ConversationLocks>,
     /// Talks to MCP servers (tool lists cached).
     pub mcp: Arc<McpConnector>,
+    /// This node's side of the job queue: lease owner name, worker wake-up.
+    pub jobs: Arc<Jobs>,
+    /// Knowledge bases: object bytes, embedding models, the vector cache.
+    pub knowledge: Arc<crate::knowledge::Knowledge>,
+    /// Telnyx's Messaging and Call Control APIs (texts and calls).
+    pub carrier: Arc<Carrier>,
 }
 
 /// Per-conversation locks: turns of one conversation run one after another (in this process),

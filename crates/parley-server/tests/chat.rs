@@ -9,36 +9,11 @@ mod common;
 use axum::routing::post;
 use axum::{Json, Router};
 use common::{assert_error, Backend, TestApp};
-use parley_core::clock::SystemClock;
 use parley_llm::test_support::{Reply, ScriptedServer};
 use parley_server::settings::ModelRoute;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// The app, with the scripted server as its catch-all upstream (every model name is served
-/// by it) and private networks allowed (the webhook and external LLM stubs are on loopback).
-async fn spawn(backend: Backend, replies: Vec<Reply>) -> (TestApp, ScriptedServer) {
-    spawn_with(backend, replies, |_| {}).await
-}
-
-async fn spawn_with(
-    backend: Backend,
-    replies: Vec<Reply>,
-    tweak: impl FnOnce(&mut parley_server::Settings),
-) -> (TestApp, ScriptedServer) {
-    let llm = ScriptedServer::start(replies).await;
-    let base_url = llm.base_url();
-    let app = TestApp::spawn_with(backend, Arc::new(SystemClock), |settings| {
-        settings.llm.embedded = false;
-        settings.llm.upstream_base_url = Some(base_url);
-        settings.llm.timeout_ms = 2_000;
-        settings.allow_private_network = true;
-        tweak(settings);
-    })
-    .await;
-    (app, llm)
-}
 
 async fn assistant(app: &TestApp, body: Value) -> String {
     let mut body = body;
@@ -85,24 +60,6 @@ fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
-macro_rules! on_both {
-    ($($scenario:ident),* $(,)?) => {
-        $(
-            mod $scenario {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::$scenario(super::Backend::Sqlite).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    super::$scenario(super::Backend::Postgres).await;
-                }
-            }
-        )*
-    };
-}
-
 on_both!(
     history_is_sent_and_stored_across_turns,
     variables_from_the_assistant_render_and_unknown_ones_stay,
@@ -119,7 +76,7 @@ on_both!(
 );
 
 async fn history_is_sent_and_stored_across_turns(backend: Backend) {
-    let (app, llm) = spawn(
+    let (app, llm) = TestApp::spawn_with_llm(
         backend,
         vec![Reply::text("Hi Ada!"), Reply::text("You said hi.")],
     )
@@ -175,7 +132,7 @@ async fn history_is_sent_and_stored_across_turns(backend: Backend) {
 }
 
 async fn variables_from_the_assistant_render_and_unknown_ones_stay(backend: Backend) {
-    let (app, llm) = spawn(backend, vec![Reply::Echo]).await;
+    let (app, llm) = TestApp::spawn_with_llm(backend, vec![Reply::Echo]).await;
     let id = assistant(
         &app,
         json!({
@@ -222,7 +179,7 @@ async fn webhook(delay: Duration, answer: Value) -> (String, Arc<Mutex<Vec<Value
 }
 
 async fn variables_from_the_webhook_override_defaults_once_per_conversation(backend: Backend) {
-    let (app, llm) = spawn(backend, vec![Reply::Echo, Reply::Echo]).await;
+    let (app, llm) = TestApp::spawn_with_llm(backend, vec![Reply::Echo, Reply::Echo]).await;
     let (url, calls) = webhook(
         Duration::ZERO,
         json!({"dynamic_variables": {"name": "Grace", "tier": 3},
@@ -264,7 +221,8 @@ async fn variables_from_the_webhook_override_defaults_once_per_conversation(back
 }
 
 async fn webhook_timeout_and_errors_fall_back_to_defaults(backend: Backend) {
-    let (app, llm) = spawn(backend, vec![Reply::Echo, Reply::Echo, Reply::Echo]).await;
+    let (app, llm) =
+        TestApp::spawn_with_llm(backend, vec![Reply::Echo, Reply::Echo, Reply::Echo]).await;
     let (slow, _) = webhook(
         Duration::from_secs(5),
         json!({"dynamic_variables": {"name": "Late"}}),
@@ -309,7 +267,7 @@ async fn webhook_timeout_and_errors_fall_back_to_defaults(backend: Backend) {
 }
 
 async fn upstream_failures_are_gateway_errors_and_leave_nothing_behind(backend: Backend) {
-    let (app, llm) = spawn(
+    let (app, llm) = TestApp::spawn_with_llm(
         backend,
         vec![
             Reply::Status(500, r#"{"error":{"message":"boom"}}"#.into()),
@@ -345,7 +303,7 @@ async fn upstream_failures_are_gateway_errors_and_leave_nothing_behind(backend: 
     assert_eq!(llm.requests().len(), 4);
 
     // Connection refused.
-    let (dead, _llm) = spawn_with(backend, vec![], |settings| {
+    let (dead, _llm) = TestApp::spawn_with_llm_and(backend, vec![], |settings| {
         settings.llm.upstream_base_url = Some("http://127.0.0.1:9/v1".into());
     })
     .await;
@@ -358,16 +316,17 @@ async fn upstream_failures_are_gateway_errors_and_leave_nothing_behind(backend: 
 async fn fallback_model_answers_when_the_primary_fails(backend: Backend) {
     let primary = ScriptedServer::start(vec![Reply::Status(503, "overloaded".into())]).await;
     let primary_url = primary.base_url();
-    let (app, fallback) = spawn_with(backend, vec![Reply::text("From the fallback.")], |s| {
-        s.llm.models.push(ModelRoute {
-            name: "primary/model".into(),
-            base_url: primary_url,
-            model: Some("big".into()),
-            api_key: None,
-            context_tokens: None,
-        });
-    })
-    .await;
+    let (app, fallback) =
+        TestApp::spawn_with_llm_and(backend, vec![Reply::text("From the fallback.")], |s| {
+            s.llm.models.push(ModelRoute {
+                name: "primary/model".into(),
+                base_url: primary_url,
+                model: Some("big".into()),
+                api_key: None,
+                context_tokens: None,
+            });
+        })
+        .await;
     let id = assistant(
         &app,
         json!({"instructions": "x", "model": "primary/model",
@@ -403,7 +362,7 @@ fn sse_events(body: &str) -> Vec<(String, Value)> {
 }
 
 async fn streaming_sends_deltas_then_done(backend: Backend) {
-    let (app, _llm) = spawn(
+    let (app, _llm) = TestApp::spawn_with_llm(
         backend,
         vec![
             Reply::text("Hello there friend"),
@@ -474,7 +433,8 @@ async fn streaming_sends_deltas_then_done(backend: Backend) {
 }
 
 async fn refusals(backend: Backend) {
-    let (app, _llm) = spawn(backend, vec![Reply::text("ok"), Reply::text("ok")]).await;
+    let (app, _llm) =
+        TestApp::spawn_with_llm(backend, vec![Reply::text("ok"), Reply::text("ok")]).await;
     let id = assistant(&app, json!({"instructions": "x"})).await;
     let other = assistant(&app, json!({"instructions": "y"})).await;
     let url = format!("/v2/ai/assistants/{id}/chat");
@@ -554,7 +514,7 @@ async fn refusals(backend: Backend) {
 
 async fn external_llm_gets_the_key_and_forwarded_metadata(backend: Backend) {
     let external = ScriptedServer::start(vec![Reply::text("external answer")]).await;
-    let (app, catch_all) = spawn(backend, vec![]).await;
+    let (app, catch_all) = TestApp::spawn_with_llm(backend, vec![]).await;
     let secret = app
         .post(
             "/v2/integration_secrets",
@@ -595,7 +555,8 @@ async fn external_llm_gets_the_key_and_forwarded_metadata(backend: Backend) {
 
     // With private networks refused, an external LLM on loopback is refused: at save time,
     // and (for one saved while it was allowed) at chat time.
-    let (strict, _llm) = spawn_with(backend, vec![], |s| s.allow_private_network = false).await;
+    let (strict, _llm) =
+        TestApp::spawn_with_llm_and(backend, vec![], |s| s.allow_private_network = false).await;
     let refused = strict
         .post(
             "/v2/ai/assistants",
@@ -614,7 +575,7 @@ async fn long_histories_drop_the_oldest_turns(backend: Backend) {
     let llm = ScriptedServer::start(vec![]).await;
     llm.repeat(Reply::text("ok"));
     let base_url = llm.base_url();
-    let app = TestApp::spawn_with(backend, Arc::new(SystemClock), |s| {
+    let app = TestApp::spawn_with_settings(backend, |s| {
         s.llm.embedded = false;
         s.llm.upstream_base_url = None;
         s.llm.max_output_tokens = 50;
@@ -670,7 +631,7 @@ async fn long_histories_drop_the_oldest_turns(backend: Backend) {
 }
 
 async fn unservable_models_are_refused_when_saved(backend: Backend) {
-    let app = TestApp::spawn_with(backend, Arc::new(SystemClock), |s| {
+    let app = TestApp::spawn_with_settings(backend, |s| {
         s.llm.embedded = true;
         s.llm.upstream_base_url = None;
         s.llm.models.push(ModelRoute {
@@ -742,7 +703,7 @@ async fn unservable_models_are_refused_when_saved(backend: Backend) {
 }
 
 async fn canary_splits_new_conversations_and_each_stays_on_its_version(backend: Backend) {
-    let (app, llm) = spawn(backend, vec![]).await;
+    let (app, llm) = TestApp::spawn_with_llm(backend, vec![]).await;
     llm.repeat(Reply::Echo);
     let id = assistant(&app, json!({"instructions": "v1"})).await;
     let draft = app

@@ -16,7 +16,6 @@ use axum::response::IntoResponse;
 use axum::routing::any;
 use axum::{Json, Router};
 use common::{assert_error, Backend, Reply, TestApp};
-use parley_core::clock::SystemClock;
 use parley_server::settings::ModelRoute;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -530,7 +529,7 @@ async fn spawn_with(
     tweak: impl FnOnce(&mut parley_server::Settings),
 ) -> (TestApp, Providers) {
     let (base, providers) = start_providers().await;
-    let app = TestApp::spawn_with(backend, Arc::new(SystemClock), |settings| {
+    let app = TestApp::spawn_with_settings(backend, |settings| {
         settings.import.elevenlabs_url = base.clone();
         settings.import.vapi_url = base.clone();
         settings.import.retell_url = base.clone();
@@ -1273,24 +1272,6 @@ async fn imports_are_per_organization(backend: Backend) {
         .await;
     assert_eq!(hidden.status, 404);
     app.stop().await;
-}
-
-macro_rules! on_both {
-    ($($scenario:ident),* $(,)?) => {
-        $(
-            mod $scenario {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::$scenario(super::Backend::Sqlite).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    super::$scenario(super::Backend::Postgres).await;
-                }
-            }
-        )*
-    };
 }
 
 on_both!(

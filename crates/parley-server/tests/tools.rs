@@ -13,33 +13,11 @@ use axum::response::IntoResponse;
 use axum::routing::any;
 use axum::{Json, Router};
 use common::{assert_error, Backend, TestApp};
-use parley_core::clock::SystemClock;
 use parley_llm::test_support::{Reply, ScriptedServer};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-async fn spawn(backend: Backend, replies: Vec<Reply>) -> (TestApp, ScriptedServer) {
-    spawn_with(backend, replies, |_| {}).await
-}
-
-async fn spawn_with(
-    backend: Backend,
-    replies: Vec<Reply>,
-    tweak: impl FnOnce(&mut parley_server::Settings),
-) -> (TestApp, ScriptedServer) {
-    let llm = ScriptedServer::start(replies).await;
-    let base_url = llm.base_url();
-    let app = TestApp::spawn_with(backend, Arc::new(SystemClock), |settings| {
-        settings.llm.embedded = false;
-        settings.llm.upstream_base_url = Some(base_url);
-        settings.allow_private_network = true;
-        tweak(settings);
-    })
-    .await;
-    (app, llm)
-}
 
 /// One request the webhook server received.
 #[derive(Debug, Clone)]
@@ -162,24 +140,6 @@ fn tool_results(llm: &ScriptedServer, index: usize) -> Vec<String> {
         .collect()
 }
 
-macro_rules! on_both {
-    ($($scenario:ident),* $(,)?) => {
-        $(
-            mod $scenario {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::$scenario(super::Backend::Sqlite).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    super::$scenario(super::Backend::Postgres).await;
-                }
-            }
-        )*
-    };
-}
-
 on_both!(
     a_webhook_round_trip_is_sent_and_stored,
     calls_of_one_round_run_concurrently,
@@ -196,7 +156,7 @@ on_both!(
 
 async fn a_webhook_round_trip_is_sent_and_stored(backend: Backend) {
     let (base, hook) = webhook_server().await;
-    let (app, llm) = spawn(
+    let (app, llm) = TestApp::spawn_with_llm(
         backend,
         vec![
             Reply::tool_call(
@@ -282,7 +242,7 @@ async fn calls_of_one_round_run_concurrently(backend: Backend) {
     let (base, hook) = webhook_server().await;
     *hook.barrier.lock().unwrap() = Some(Arc::new(tokio::sync::Barrier::new(2)));
     let pair = |name: &str| json!({"type": "webhook", "webhook": {"name": name, "description": "d", "url": format!("{base}/pair"), "method": "GET"}});
-    let (app, llm) = spawn(
+    let (app, llm) = TestApp::spawn_with_llm(
         backend,
         vec![
             Reply::ToolCalls(vec![
@@ -312,7 +272,7 @@ async fn invalid_arguments_timeouts_and_errors_become_results(backend: Backend) 
     let slow = json!({"type": "webhook", "timeout_ms": 150, "webhook": {"name": "slow", "description": "d", "url": format!("{base}/slow")}});
     let fail = json!({"type": "webhook", "webhook": {"name": "fail", "description": "d", "url": format!("{base}/fail")}});
     let dead = json!({"type": "webhook", "webhook": {"name": "dead", "description": "d", "url": "http://127.0.0.1:9/x"}});
-    let (app, llm) = spawn(
+    let (app, llm) = TestApp::spawn_with_llm(
         backend,
         vec![
             Reply::tool_call("get_order", json!({"order_id": 42})),
@@ -370,7 +330,7 @@ async fn invalid_arguments_timeouts_and_errors_become_results(backend: Backend) 
 
 async fn variables_flow_into_later_turns(backend: Backend) {
     let (base, _hook) = webhook_server().await;
-    let (app, llm) = spawn(
+    let (app, llm) = TestApp::spawn_with_llm(
         backend,
         vec![
             Reply::tool_call("get_order", json!({"order_id": "7"})),
@@ -422,7 +382,7 @@ async fn variables_flow_into_later_turns(backend: Backend) {
 }
 
 async fn hangup_ends_and_handoff_switches(backend: Backend) {
-    let (app, llm) = spawn(
+    let (app, llm) = TestApp::spawn_with_llm(
         backend,
         vec![
             Reply::tool_call("hangup", json!({})),
@@ -479,7 +439,7 @@ async fn hangup_ends_and_handoff_switches(backend: Backend) {
 async fn the_round_limit_is_told_to_the_model(backend: Backend) {
     let (base, _hook) = webhook_server().await;
     let call = || Reply::tool_call("get_order", json!({"order_id": "1"}));
-    let (app, llm) = spawn_with(
+    let (app, llm) = TestApp::spawn_with_llm_and(
         backend,
         vec![call(), call(), Reply::text("Stopping here.")],
         |s| s.llm.max_tool_rounds = 2,
@@ -520,7 +480,8 @@ async fn the_round_limit_is_told_to_the_model(backend: Backend) {
 }
 
 async fn private_addresses_are_refused(backend: Backend) {
-    let (app, llm) = spawn_with(backend, vec![], |s| s.allow_private_network = false).await;
+    let (app, llm) =
+        TestApp::spawn_with_llm_and(backend, vec![], |s| s.allow_private_network = false).await;
     // Static private URLs are refused when saved.
     for url in [
         "http://127.0.0.1:8080/hook",
@@ -565,7 +526,7 @@ async fn private_addresses_are_refused(backend: Backend) {
 
 async fn the_tool_test_endpoint_runs_a_webhook_once(backend: Backend) {
     let (base, hook) = webhook_server().await;
-    let (app, _llm) = spawn(backend, vec![]).await;
+    let (app, _llm) = TestApp::spawn_with_llm(backend, vec![]).await;
     app.post(
         "/v2/integration_secrets",
         &json!({"identifier": "shop_key", "type": "bearer", "token": "sk-shop-2"}),
@@ -650,7 +611,7 @@ async fn the_tool_test_endpoint_runs_a_webhook_once(backend: Backend) {
 
 async fn async_webhook_results_arrive_later(backend: Backend) {
     let (base, hook) = webhook_server().await;
-    let (app, llm) = spawn(
+    let (app, llm) = TestApp::spawn_with_llm(
         backend,
         vec![
             Reply::tool_call("book", json!({})),
@@ -712,7 +673,7 @@ async fn async_webhook_results_arrive_later(backend: Backend) {
 
 async fn integration_tools_call_the_connected_api(backend: Backend) {
     let (base, hook) = webhook_server().await;
-    let (app, llm) = spawn(
+    let (app, llm) = TestApp::spawn_with_llm(
         backend,
         vec![
             Reply::tool_call("hubspot_get_contact", json!({"contactId": "77"})),
@@ -762,7 +723,7 @@ async fn integration_tools_call_the_connected_api(backend: Backend) {
 
 async fn shared_tools_are_offered_live_and_testable(backend: Backend) {
     let (base, hook) = webhook_server().await;
-    let (app, llm) = spawn(
+    let (app, llm) = TestApp::spawn_with_llm(
         backend,
         vec![
             Reply::tool_call("lookup_order", json!({"order_id": "5"})),

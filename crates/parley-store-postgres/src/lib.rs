@@ -16,11 +16,15 @@
 
 #![deny(missing_docs)]
 
+mod assistant_tests;
 mod conversations;
 mod imports;
 mod integrations;
+mod jobs;
+mod knowledge;
 mod mcp;
 mod migrations;
+mod outreach;
 mod secrets;
 mod shared_tools;
 mod versions;

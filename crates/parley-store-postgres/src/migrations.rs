@@ -43,6 +43,22 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 7,
         sql: include_str!("../migrations/0007_shared_tools.sql"),
     },
+    Migration {
+        version: 8,
+        sql: include_str!("../migrations/0008_jobs.sql"),
+    },
+    Migration {
+        version: 9,
+        sql: include_str!("../migrations/0009_outreach.sql"),
+    },
+    Migration {
+        version: 10,
+        sql: include_str!("../migrations/0010_assistant_tests.sql"),
+    },
+    Migration {
+        version: 11,
+        sql: include_str!("../migrations/0011_knowledge.sql"),
+    },
 ];
 
 /// Key of the transaction-scoped advisory lock (`pg_advisory_xact_lock`) every migration

@@ -143,18 +143,31 @@ async fn migrations_apply_once_even_when_servers_start_together() {
                 tables,
                 [
                     "api_keys",
+                    "assistant_tests",
                     "assistant_versions",
                     "assistants",
+                    "bucket_objects",
+                    "buckets",
                     "canary_deploys",
                     "conversation_messages",
                     "conversations",
+                    "embedded_files",
+                    "embedding_chunks",
+                    "embedding_tasks",
                     "idempotency_keys",
                     "integration_connections",
                     "integration_secrets",
+                    "jobs",
                     "mcp_servers",
+                    "multipart_uploads",
                     "organizations",
+                    "phone_numbers",
+                    "scheduled_events",
                     "schema_migrations",
-                    "shared_tools"
+                    "shared_tools",
+                    "sms_messages",
+                    "test_runs",
+                    "webhook_events"
                 ]
             );
         })

@@ -8,11 +8,15 @@
 
 #![warn(missing_docs)]
 
+mod assistant_tests;
 mod conversations;
 mod imports;
 mod integrations;
+mod jobs;
+mod knowledge;
 mod mcp;
 mod migrations;
+mod outreach;
 mod rows;
 mod secrets;
 mod shared_tools;

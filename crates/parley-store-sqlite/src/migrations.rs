@@ -19,6 +19,10 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (5, include_str!("../migrations/0005_canary_deploys.sql")),
     (6, include_str!("../migrations/0006_conversations.sql")),
     (7, include_str!("../migrations/0007_shared_tools.sql")),
+    (8, include_str!("../migrations/0008_jobs.sql")),
+    (9, include_str!("../migrations/0009_outreach.sql")),
+    (10, include_str!("../migrations/0010_assistant_tests.sql")),
+    (11, include_str!("../migrations/0011_knowledge.sql")),
 ];
 
 /// Applies every migration not yet recorded in `schema_migrations`.

@@ -29,10 +29,14 @@ use std::future::Future;
 use std::sync::Arc;
 use tokio::task::JoinSet;
 
+mod assistant_tests;
 mod conversations;
 mod imports;
 mod integrations;
+mod jobs;
+mod knowledge;
 mod mcp;
+mod outreach;
 mod secrets;
 mod shared_tools;
 
@@ -64,6 +68,10 @@ pub async fn run_all(store: Arc<dyn Store>) {
     conversations::run(&store, t0).await;
     imports::run(&store, t0).await;
     shared_tools::run(&store, t0).await;
+    jobs::run(&store, t0).await;
+    assistant_tests::run(&store, t0).await;
+    outreach::run(&store, t0).await;
+    knowledge::run(&store, t0).await;
 }
 
 // ---------------------------------------------------------------------------------------

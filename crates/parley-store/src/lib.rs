@@ -339,10 +339,33 @@ pub use conversations::{
 };
 mod imports;
 pub use imports::ImportStore;
+mod jobs;
+pub use jobs::{JobRecord, JobStore, NewJob};
+mod assistant_tests;
+pub use assistant_tests::{
+    AssistantTestFilter, AssistantTestRecord, AssistantTestStore, NewTestRun, TestRunFilter,
+    TestRunRecord, TestRunTransition, TestRunUpdate, TEST_RUN_JOB,
+};
 mod shared_tools;
 pub use shared_tools::{
     attach_conflict, in_order, AttachmentChange, SharedToolChange, SharedToolFilter,
     SharedToolRecord, SharedToolStore,
+};
+
+mod scheduled_events;
+pub use scheduled_events::{
+    EventEdit, EventEditor, ScheduledEventFilter, ScheduledEventRecord, ScheduledEventStore,
+};
+mod messaging;
+pub use messaging::{
+    AssignOutcome, MessagingStore, PhoneNumberRecord, SmsDirection, SmsMessageRecord,
+};
+mod knowledge;
+pub use knowledge::{
+    BucketEmbedding, BucketRecord, BucketVectors, ChunkRecord, DeleteBucketOutcome,
+    DeleteObjectOutcome, EmbeddedFile, EmbeddedFileRecord, EmbeddingTaskRecord, KnowledgeStore,
+    NewChunk, NewEmbeddingTask, NewObject, ObjectPage, ObjectRecord, PutObjectOutcome,
+    UploadRecord,
 };
 
 /// Everything Parley persists, one trait per aggregate. Implemented once per backend; the same
@@ -356,6 +379,11 @@ pub trait Store:
     + ConversationStore
     + SharedToolStore
     + ImportStore
+    + JobStore
+    + ScheduledEventStore
+    + MessagingStore
+    + AssistantTestStore
+    + KnowledgeStore
 {
 }
 
@@ -367,7 +395,12 @@ impl<
             + VersionStore
             + ConversationStore
             + SharedToolStore
-            + ImportStore,
+            + ImportStore
+            + JobStore
+            + ScheduledEventStore
+            + MessagingStore
+            + AssistantTestStore
+            + KnowledgeStore,
     > Store for T
 {
 }

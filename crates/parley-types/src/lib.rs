@@ -9,17 +9,23 @@
 
 #![warn(missing_docs)]
 
+pub mod assistant_tests;
 pub mod assistants;
 pub mod canary_deploys;
 pub mod chat;
 pub mod conversations;
+pub mod embeddings;
 pub mod error;
+pub mod imports;
 pub mod integration_secrets;
 pub mod integrations;
 pub mod mcp_servers;
+pub mod messaging;
 pub mod models;
 pub mod pagination;
+pub mod scheduled_events;
 mod serde_util;
+pub mod tools;
 
 pub use error::{ErrorEnvelope, ErrorObject, ErrorSource};
 pub use pagination::{Data, DataList, Meta, Page, PageParams};

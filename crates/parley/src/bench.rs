@@ -5,8 +5,11 @@
 //!
 //! The `chat-*` scenarios measure `POST /v2/ai/assistants/{id}/chat` (see [`chat`]);
 //! `parley bench llm-stub` is the OpenAI-compatible stand-in they run against (see [`stub`]).
+//! `scheduler-lag` and `sms-inbound` measure outreach: scheduled events and inbound SMS (see
+//! [`outreach`]).
 
 mod chat;
+mod outreach;
 mod stub;
 
 use anyhow::{bail, Context};
@@ -48,6 +51,12 @@ pub enum Scenario {
     /// Streamed chat turns with the embedded model (`--embedded-model`): time to first token
     /// and generation speed as a client sees them.
     ChatEmbedded,
+    /// Scheduled SMS events (`--events` over `--spread-secs`): how late each reaches the
+    /// carrier, which the bench plays on `--carrier-listen`.
+    SchedulerLag,
+    /// Inbound SMS webhooks (`--messages`, one at a time) to a number assigned to an assistant
+    /// on `--fast-model`: the time until the reply reaches the carrier (`--carrier-listen`).
+    SmsInbound,
 }
 
 impl Scenario {
@@ -61,6 +70,8 @@ impl Scenario {
             Scenario::ChatConcurrent => "chat-concurrent",
             Scenario::ChatEmbedded => "chat-embedded",
             Scenario::ChatTool => "chat-tool",
+            Scenario::SchedulerLag => "scheduler-lag",
+            Scenario::SmsInbound => "sms-inbound",
         }
     }
 
@@ -68,7 +79,11 @@ impl Scenario {
     fn default_connections(self) -> usize {
         match self {
             Scenario::Get | Scenario::Create | Scenario::List => 64,
-            Scenario::ChatOverhead | Scenario::ChatEmbedded | Scenario::ChatTool => 1,
+            Scenario::ChatOverhead
+            | Scenario::ChatEmbedded
+            | Scenario::ChatTool
+            | Scenario::SchedulerLag
+            | Scenario::SmsInbound => 1,
             Scenario::ChatConcurrent => 200,
         }
     }
@@ -109,6 +124,8 @@ pub struct BenchArgs {
     label: String,
     #[command(flatten)]
     chat: chat::ChatOptions,
+    #[command(flatten)]
+    outreach: outreach::OutreachOptions,
 }
 
 /// Instruments that run instead of a load test.
@@ -271,6 +288,15 @@ async fn run_scenarios(args: BenchArgs) -> anyhow::Result<()> {
             }
             Scenario::ChatTool => {
                 chat::tool_round(&target, &args.chat, &args.label, connections, seconds).await?;
+                continue;
+            }
+            Scenario::SchedulerLag => {
+                outreach::lag(&target, &args.outreach, &args.label).await?;
+                continue;
+            }
+            Scenario::SmsInbound => {
+                let model = args.chat.fast_model();
+                outreach::inbound(&target, &args.outreach, model, &args.label).await?;
                 continue;
             }
             Scenario::Get | Scenario::Create | Scenario::List => {}

@@ -36,7 +36,7 @@ enum Command {
         #[command(subcommand)]
         command: crate::models_cli::ModelsCommand,
     },
-    /// Client commands (assistants, versions, canary, mcp, secrets, integrations, conversations, ai-models, chat).
+    /// Client commands (assistants, versions, canary, events, tests, tools, kb, numbers, mcp, secrets, integrations, conversations, ai-models, chat).
     #[command(flatten)]
     Client(crate::client_cli::ClientCommand),
 }

@@ -1,7 +1,9 @@
-//! Client commands: `parley assistants|versions|canary|mcp|secrets|integrations|
-//! conversations|ai-models …` talk to a running Parley (or to Telnyx) through the Rust SDK,
-//! `parley-client`; `parley chat` is an interactive conversation with an assistant
-//! ([`chat`]).
+//! Client commands: `parley assistants|versions|canary|events|tests|tools|kb|numbers|mcp|
+//! secrets|integrations|conversations|ai-models …` talk to a running Parley (or to Telnyx)
+//! through the Rust SDK, `parley-client`; `parley chat` is an interactive conversation with an
+//! assistant ([`chat`]). Scheduled events ([`events`]), assistant tests ([`testing`]), shared
+//! tools ([`tools`]), knowledge bases ([`kb`]) and phone numbers ([`numbers`]) have a module
+//! each.
 //!
 //! Every command takes `--base-url` (default `TELNYX_BASE_URL`, else
 //! `http://127.0.0.1:8080/v2`), `--api-key` (default `TELNYX_API_KEY`, else `PARLEY_API_KEY`)
@@ -10,6 +12,11 @@
 //! prints the envelope's title and detail on one line and the command exits with status 1.
 
 mod chat;
+mod events;
+mod kb;
+mod numbers;
+mod testing;
+mod tools;
 
 use anyhow::{anyhow, bail, Context};
 use clap::{Args, Subcommand, ValueEnum};
@@ -17,6 +24,7 @@ use futures::TryStreamExt;
 use parley_client::resources::ai::conversations::ConversationListParams;
 use parley_client::types::assistants::{
     AssistantCreateParams, AssistantDeleteParams, AssistantUpdateParams, InferenceEmbedding,
+    VersionUpdateParams,
 };
 use parley_client::types::canary_deploys::{
     CanaryDeploy, CanaryDeployParams, CanaryRule, CanaryServe, Clause, ClauseOperator, RolloutSlot,
@@ -24,10 +32,15 @@ use parley_client::types::canary_deploys::{
 use parley_client::types::conversations::{
     Conversation, ConversationCreateParams, ConversationMessage, ConversationUpdateParams,
 };
+use parley_client::types::imports::AssistantImportParams;
 use parley_client::types::integration_secrets::{
     IntegrationSecretCreateParams, IntegrationSecretListParams, SecretType,
 };
-use parley_client::types::mcp_servers::{McpServerCreateParams, McpServerListParams};
+use parley_client::types::integrations::IntegrationConnectionCreateParams;
+use parley_client::types::mcp_servers::{
+    McpServerCreateParams, McpServerListParams, McpServerUpdateParams,
+};
+use parley_client::types::messaging::AssistantSendSmsParams;
 use parley_client::types::PageParams;
 use parley_client::Client;
 use serde::de::DeserializeOwned;
@@ -43,14 +56,15 @@ pub const DEFAULT_BASE_URL: &str = "http://127.0.0.1:8080/v2";
 /// The client command groups, flattened into the top-level `parley` commands.
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
-    /// Assistants on a running server: list, get, create, update, delete, clone.
+    /// Assistants on a running server: list, get, create, update, delete, clone, import,
+    /// texml, send-sms.
     Assistants {
         #[command(flatten)]
         connection: Connection,
         #[command(subcommand)]
         command: AssistantsCommand,
     },
-    /// Versions of an assistant: list, get, delete, promote.
+    /// Versions of an assistant: list, get, update, delete, promote.
     Versions {
         #[command(flatten)]
         connection: Connection,
@@ -64,7 +78,45 @@ pub enum ClientCommand {
         #[command(subcommand)]
         command: CanaryCommand,
     },
-    /// MCP servers: list, get, create, delete.
+    /// Scheduled events of an assistant (texts and calls at a fixed time): list, get,
+    /// create, delete.
+    Events {
+        #[command(flatten)]
+        connection: Connection,
+        #[command(subcommand)]
+        command: events::EventsCommand,
+    },
+    /// Assistant tests: list, get, create, update, delete, suites, runs, and run them
+    /// (`run [--suite NAME] [--wait]`).
+    Tests {
+        #[command(flatten)]
+        connection: Connection,
+        #[command(subcommand)]
+        command: testing::TestsCommand,
+    },
+    /// Shared tools: list, get, create, update, delete; attach, detach and test tools of an
+    /// assistant.
+    Tools {
+        #[command(flatten)]
+        connection: Connection,
+        #[command(subcommand)]
+        command: tools::ToolsCommand,
+    },
+    /// Phone numbers and the assistant that answers texts to each (a Parley extension).
+    Numbers {
+        #[command(flatten)]
+        connection: Connection,
+        #[command(subcommand)]
+        command: numbers::NumbersCommand,
+    },
+    /// Knowledge bases: upload files to a bucket, embed it, search it.
+    Kb {
+        #[command(flatten)]
+        connection: Connection,
+        #[command(subcommand)]
+        command: kb::KbCommand,
+    },
+    /// MCP servers: list, get, create, update, delete.
     Mcp {
         #[command(flatten)]
         connection: Connection,
@@ -202,6 +254,40 @@ pub enum AssistantsCommand {
         /// Assistant id.
         id: String,
     },
+    /// Import the agents of an ElevenLabs, Vapi or Retell account (again: updates them).
+    Import {
+        /// The provider.
+        #[arg(long, value_parser = ["elevenlabs", "vapi", "retell"])]
+        provider: String,
+        /// The integration secret holding the provider's API key.
+        #[arg(long)]
+        api_key_ref: String,
+        /// Only this agent (the provider's id; repeat for several).
+        #[arg(long = "import-id", value_name = "ID")]
+        import_ids: Vec<String>,
+    },
+    /// Print the TeXML document that connects a call to the assistant.
+    Texml {
+        /// Assistant id.
+        id: String,
+    },
+    /// Have the assistant text someone (the given text, or a message it writes).
+    SendSms {
+        /// Assistant id.
+        id: String,
+        /// The assistant's number (E.164).
+        #[arg(long, value_name = "NUMBER")]
+        from: String,
+        /// The recipient (E.164).
+        #[arg(long, value_name = "NUMBER")]
+        to: String,
+        /// The text; without it the assistant writes the message.
+        #[arg(long)]
+        text: Option<String>,
+        /// Start a new conversation even when these numbers have an active one.
+        #[arg(long)]
+        new_conversation: bool,
+    },
 }
 
 /// The common fields of an assistant body.
@@ -265,6 +351,15 @@ pub enum VersionsCommand {
         assistant_id: String,
         /// Version id.
         version_id: String,
+    },
+    /// Edit a version that is not main, in place (only the fields given change).
+    Update {
+        /// Assistant id.
+        assistant_id: String,
+        /// Version id.
+        version_id: String,
+        #[command(flatten)]
+        fields: AssistantFields,
     },
     /// Delete a version that is neither main nor served by the canary deploy.
     Delete {
@@ -354,6 +449,29 @@ pub enum McpCommand {
         #[arg(long, value_name = "FILE|-")]
         json: Option<PathBuf>,
     },
+    /// Change an MCP server: only what is given changes.
+    Update {
+        /// MCP server id.
+        id: String,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Transport: http, streamable-http, streamable_http or sse.
+        #[arg(long = "type")]
+        server_type: Option<String>,
+        /// The server's URL.
+        #[arg(long)]
+        url: Option<String>,
+        /// A tool assistants may call (repeat; replaces the list).
+        #[arg(long = "allowed-tool", value_name = "TOOL")]
+        allowed_tools: Vec<String>,
+        /// Integration secret sent as the bearer token.
+        #[arg(long)]
+        api_key_ref: Option<String>,
+        /// A JSON file (`-` for standard input) with the fields; flags override it.
+        #[arg(long, value_name = "FILE|-")]
+        json: Option<PathBuf>,
+    },
     /// Delete an MCP server.
     Delete {
         /// MCP server id.
@@ -424,8 +542,37 @@ impl From<SecretKind> for SecretType {
 pub enum IntegrationsCommand {
     /// The catalogue, with each integration's status for you.
     List,
+    /// One integration of the catalogue, with its tools.
+    Get {
+        /// Integration id (`hubspot`).
+        id: String,
+    },
     /// Your connections to catalogue integrations.
     Connections,
+    /// Connect an integration (a Parley extension; Telnyx connects them in its portal).
+    Connect {
+        /// Integration id (`hubspot`).
+        id: String,
+        /// The integration secret holding the credentials.
+        #[arg(long)]
+        api_key_ref: String,
+        /// A tool assistants may call (repeat; default: all the integration offers).
+        #[arg(long = "allowed-tool", value_name = "TOOL")]
+        allowed_tools: Vec<String>,
+        /// The vendor API's base URL (for integrations on your own subdomain).
+        #[arg(long)]
+        base_url: Option<String>,
+    },
+    /// One of your connections.
+    Connection {
+        /// Connection id.
+        id: String,
+    },
+    /// Delete a connection.
+    Disconnect {
+        /// Connection id.
+        id: String,
+    },
 }
 
 /// `parley conversations …`
@@ -509,6 +656,26 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
             connection,
             command,
         } => (connection, Run::Canary(command)),
+        ClientCommand::Events {
+            connection,
+            command,
+        } => (connection, Run::Events(command)),
+        ClientCommand::Tests {
+            connection,
+            command,
+        } => (connection, Run::Tests(command)),
+        ClientCommand::Tools {
+            connection,
+            command,
+        } => (connection, Run::Tools(command)),
+        ClientCommand::Kb {
+            connection,
+            command,
+        } => (connection, Run::Kb(command)),
+        ClientCommand::Numbers {
+            connection,
+            command,
+        } => (connection, Run::Numbers(command)),
         ClientCommand::Mcp {
             connection,
             command,
@@ -553,6 +720,11 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
         Run::Assistants(command) => assistants(&client, &out, command).await,
         Run::Versions(command) => versions(&client, &out, command).await,
         Run::Canary(command) => canary(&client, &out, command).await,
+        Run::Events(command) => events::run(&client, &out, command).await,
+        Run::Tests(command) => testing::run(&client, &out, command).await,
+        Run::Tools(command) => tools::run(&client, &out, command).await,
+        Run::Kb(command) => kb::run(&client, &out, command).await,
+        Run::Numbers(command) => numbers::run(&client, &out, command).await,
         Run::Mcp(command) => mcp(&client, &out, command).await,
         Run::Secrets(command) => secrets(&client, &out, command).await,
         Run::Integrations(command) => integrations(&client, &out, command).await,
@@ -580,6 +752,11 @@ enum Run {
     Assistants(AssistantsCommand),
     Versions(VersionsCommand),
     Canary(CanaryCommand),
+    Events(events::EventsCommand),
+    Tests(testing::TestsCommand),
+    Tools(tools::ToolsCommand),
+    Kb(kb::KbCommand),
+    Numbers(numbers::NumbersCommand),
     Mcp(McpCommand),
     Secrets(SecretsCommand),
     Integrations(IntegrationsCommand),
@@ -665,6 +842,74 @@ async fn assistants(
         AssistantsCommand::Clone { id } => {
             out.details(&assistants.clone(&id).await?, ASSISTANT_DETAILS)
         }
+        AssistantsCommand::Import {
+            provider,
+            api_key_ref,
+            import_ids,
+        } => {
+            let outcome = assistants
+                .imports_with_failures(&AssistantImportParams {
+                    provider,
+                    api_key_ref,
+                    import_ids: (!import_ids.is_empty()).then_some(import_ids),
+                    ..Default::default()
+                })
+                .await?;
+            if out.output == Output::Json {
+                return out.json(&json!({
+                    "data": outcome.assistants.data,
+                    "failures": outcome.failures,
+                }));
+            }
+            out.list(
+                &outcome.assistants.data,
+                &["id", "name", "model", "created_at"],
+            )?;
+            for failure in &outcome.failures {
+                eprintln!(
+                    "not imported: {}: {}",
+                    failure.import_id,
+                    failure
+                        .reason
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                );
+            }
+            Ok(())
+        }
+        AssistantsCommand::Texml { id } => {
+            let texml = assistants.get_texml(&id).await?;
+            match out.output {
+                Output::Json => out.json(&texml),
+                Output::Table => emit(&format!("{}\n", texml.trim_end())),
+            }
+        }
+        AssistantsCommand::SendSms {
+            id,
+            from,
+            to,
+            text,
+            new_conversation,
+        } => {
+            let sent = assistants
+                .send_sms(
+                    &id,
+                    &AssistantSendSmsParams {
+                        from: from.clone(),
+                        to: to.clone(),
+                        text,
+                        should_create_conversation: new_conversation.then_some(true),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            let conversation = sent.conversation_id.as_deref().unwrap_or("-");
+            out.done(
+                &sent,
+                &format!("sent from {from} to {to} (conversation {conversation})"),
+            )
+        }
     }
 }
 
@@ -703,6 +948,19 @@ async fn versions(client: &Client, out: &Printer, command: VersionsCommand) -> a
             &versions.retrieve(&assistant_id, &version_id).await?,
             ASSISTANT_DETAILS,
         ),
+        VersionsCommand::Update {
+            assistant_id,
+            version_id,
+            fields,
+        } => {
+            let body = fields.body()?;
+            let mut params: VersionUpdateParams = from_body(body.clone())?;
+            keep_nulls(&mut params.extra, &body);
+            out.details(
+                &versions.update(&assistant_id, &version_id, &params).await?,
+                ASSISTANT_DETAILS,
+            )
+        }
         VersionsCommand::Delete {
             assistant_id,
             version_id,
@@ -857,6 +1115,36 @@ async fn mcp(client: &Client, out: &Printer, command: McpCommand) -> anyhow::Res
             let params: McpServerCreateParams = from_body(body)?;
             out.details(&servers.create(&params).await?, DETAILS)
         }
+        McpCommand::Update {
+            id,
+            name,
+            server_type,
+            url,
+            allowed_tools,
+            api_key_ref,
+            json,
+        } => {
+            let mut body = read_json_object(json.as_ref())?;
+            for (key, value) in [
+                ("name", name),
+                ("type", server_type),
+                ("url", url),
+                ("api_key_ref", api_key_ref),
+            ] {
+                if let Some(value) = value {
+                    body.insert(key.into(), Value::String(value));
+                }
+            }
+            if !allowed_tools.is_empty() {
+                body.insert("allowed_tools".into(), json!(allowed_tools));
+            }
+            if body.is_empty() {
+                bail!("nothing to change: give a field flag or --json");
+            }
+            let mut params: McpServerUpdateParams = from_body(body.clone())?;
+            keep_nulls(&mut params.extra, &body);
+            out.details(&servers.update(&id, &params).await?, DETAILS)
+        }
         McpCommand::Delete { id } => {
             servers.delete(&id).await?;
             out.done(
@@ -927,6 +1215,16 @@ async fn secrets(client: &Client, out: &Printer, command: SecretsCommand) -> any
     }
 }
 
+/// The fields of a connection, in a list and in a detail view.
+const CONNECTION_FIELDS: &[&str] = &[
+    "id",
+    "integration_id",
+    "allowed_tools",
+    "api_key_ref",
+    "base_url",
+    "created_at",
+];
+
 async fn integrations(
     client: &Client,
     out: &Printer,
@@ -938,17 +1236,48 @@ async fn integrations(
             &integrations.list().await?.data,
             &["id", "display_name", "status", "available_tools"],
         ),
-        IntegrationsCommand::Connections => out.list(
-            &integrations.connections().list().await?.data,
+        IntegrationsCommand::Get { id } => out.details(
+            &integrations.retrieve(&id).await?,
             &[
                 "id",
-                "integration_id",
-                "allowed_tools",
-                "api_key_ref",
-                "base_url",
-                "created_at",
+                "display_name",
+                "description",
+                "status",
+                "available_tools",
             ],
         ),
+        IntegrationsCommand::Connections => out.list(
+            &integrations.connections().list().await?.data,
+            CONNECTION_FIELDS,
+        ),
+        IntegrationsCommand::Connect {
+            id,
+            api_key_ref,
+            allowed_tools,
+            base_url,
+        } => out.details(
+            &integrations
+                .connections()
+                .create(&IntegrationConnectionCreateParams {
+                    integration_id: id,
+                    api_key_ref,
+                    allowed_tools: (!allowed_tools.is_empty()).then_some(allowed_tools),
+                    base_url,
+                })
+                .await?,
+            CONNECTION_FIELDS,
+        ),
+        IntegrationsCommand::Connection { id } => out.details(
+            &integrations.connections().retrieve(&id).await?,
+            CONNECTION_FIELDS,
+        ),
+        IntegrationsCommand::Disconnect { id } => {
+            integrations.connections().delete(&id).await?;
+            out.done(
+                &json!({"id": id, "deleted": true}),
+                &format!("deleted connection {id}"),
+            )
+        }
     }
 }
 
@@ -1072,6 +1401,18 @@ async fn ai_models(client: &Client, out: &Printer, command: AiModelsCommand) -> 
             emit(&table(&["", "id", "owned_by"], rows))
         }
     }
+}
+
+/// `KEY=VALUE` arguments as a JSON object: values that parse as JSON (`42`, `true`,
+/// `{"a": 1}`) are sent as such, others as strings; `flag` names them in errors.
+fn key_values_json(items: &[String], flag: &str) -> anyhow::Result<Map<String, Value>> {
+    Ok(key_values(items, flag)?
+        .into_iter()
+        .map(|(key, value)| {
+            let value = serde_json::from_str(&value).unwrap_or(Value::String(value));
+            (key, value)
+        })
+        .collect())
 }
 
 /// `KEY=VALUE` arguments as a map; `flag` names them in errors.

@@ -761,6 +761,61 @@ fn remember(ids: &mut Vec<String>, seen: &mut BTreeSet<String>, id: &str) -> boo
     ids.len() < MAX_AGENTS
 }
 
+/// The agent `id` read from `path` and checked: `None`, with the failure recorded, when this
+/// agent cannot be imported; an error when the whole import must stop.
+async fn fetch_agent(
+    f: &Fetcher,
+    provider: Provider,
+    path: &str,
+    id: String,
+    failures: &mut Vec<Failure>,
+) -> ApiResult<Option<ProviderObjects>> {
+    let agent = match f.get(path, &[]).await {
+        Ok(agent) => agent_object(provider, &id, agent),
+        Err(FetchError::Agent(reason)) => Err(Failure {
+            import_id: id,
+            reason,
+        }),
+        Err(FetchError::Abort(e)) => return Err(e),
+    };
+    match agent {
+        Ok(agent) => Ok(Some(ProviderObjects {
+            agent,
+            ..ProviderObjects::default()
+        })),
+        Err(failure) => {
+            failures.push(failure);
+            Ok(None)
+        }
+    }
+}
+
+/// Reads the tools whose ids the agent lists at `pointer` from `{prefix}/{id}`; a tool that
+/// cannot be read is noted as unavailable, not a failure of the agent.
+async fn fetch_tools(
+    f: &Fetcher,
+    objects: &mut ProviderObjects,
+    pointer: &str,
+    prefix: &str,
+) -> ApiResult<()> {
+    let tool_ids: Vec<String> = objects
+        .agent
+        .pointer(pointer)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.as_str().map(str::to_owned))
+        .collect();
+    for tool_id in tool_ids {
+        match f.get(&format!("{prefix}/{}", segment(&tool_id)), &[]).await {
+            Ok(tool) => objects.tools.push(tool),
+            Err(FetchError::Agent(_)) => objects.unavailable_tools.push(tool_id),
+            Err(FetchError::Abort(e)) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// ElevenLabs: `GET /v1/convai/agents?page_size=100&cursor=…` while `has_more`, then
 /// `GET /v1/convai/agents/{id}`, `GET /v1/convai/tools/{id}` for its `tool_ids`, and
 /// `GET /v1/convai/secrets` (best effort) to name the workspace secrets its tools use.
@@ -800,45 +855,19 @@ async fn fetch_elevenlabs(
     let (selected, mut failures) = select(ids, wanted, Provider::ElevenLabs);
     let mut agents = Vec::new();
     for id in selected {
-        let agent = match f.get(&format!("{LIST}/{}", segment(&id)), &[]).await {
-            Ok(agent) => match agent_object(Provider::ElevenLabs, &id, agent) {
-                Ok(agent) => agent,
-                Err(failure) => {
-                    failures.push(failure);
-                    continue;
-                }
-            },
-            Err(FetchError::Agent(reason)) => {
-                failures.push(Failure {
-                    import_id: id,
-                    reason,
-                });
-                continue;
-            }
-            Err(FetchError::Abort(e)) => return Err(e),
+        let path = format!("{LIST}/{}", segment(&id));
+        let Some(mut objects) =
+            fetch_agent(f, Provider::ElevenLabs, &path, id, &mut failures).await?
+        else {
+            continue;
         };
-        let mut objects = ProviderObjects {
-            agent,
-            ..ProviderObjects::default()
-        };
-        let tool_ids: Vec<String> = objects
-            .agent
-            .pointer("/conversation_config/agent/prompt/tool_ids")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|t| t.as_str().map(str::to_owned))
-            .collect();
-        for tool_id in tool_ids {
-            match f
-                .get(&format!("/v1/convai/tools/{}", segment(&tool_id)), &[])
-                .await
-            {
-                Ok(tool) => objects.tools.push(tool),
-                Err(FetchError::Agent(_)) => objects.unavailable_tools.push(tool_id),
-                Err(FetchError::Abort(e)) => return Err(e),
-            }
-        }
+        fetch_tools(
+            f,
+            &mut objects,
+            "/conversation_config/agent/prompt/tool_ids",
+            "/v1/convai/tools",
+        )
+        .await?;
         agents.push(objects);
     }
     let mut secret_names = BTreeMap::new();
@@ -915,42 +944,12 @@ async fn fetch_vapi(f: &Fetcher, wanted: Option<&[String]>) -> ApiResult<(Fetche
     let (selected, mut failures) = select(ids, wanted, Provider::Vapi);
     let mut agents = Vec::new();
     for id in selected {
-        let agent = match f.get(&format!("{LIST}/{}", segment(&id)), &[]).await {
-            Ok(agent) => match agent_object(Provider::Vapi, &id, agent) {
-                Ok(agent) => agent,
-                Err(failure) => {
-                    failures.push(failure);
-                    continue;
-                }
-            },
-            Err(FetchError::Agent(reason)) => {
-                failures.push(Failure {
-                    import_id: id,
-                    reason,
-                });
-                continue;
-            }
-            Err(FetchError::Abort(e)) => return Err(e),
+        let path = format!("{LIST}/{}", segment(&id));
+        let Some(mut objects) = fetch_agent(f, Provider::Vapi, &path, id, &mut failures).await?
+        else {
+            continue;
         };
-        let mut objects = ProviderObjects {
-            agent,
-            ..ProviderObjects::default()
-        };
-        let tool_ids: Vec<String> = objects
-            .agent
-            .pointer("/model/toolIds")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|t| t.as_str().map(str::to_owned))
-            .collect();
-        for tool_id in tool_ids {
-            match f.get(&format!("/tool/{}", segment(&tool_id)), &[]).await {
-                Ok(tool) => objects.tools.push(tool),
-                Err(FetchError::Agent(_)) => objects.unavailable_tools.push(tool_id),
-                Err(FetchError::Abort(e)) => return Err(e),
-            }
-        }
+        fetch_tools(f, &mut objects, "/model/toolIds", "/tool").await?;
         agents.push(objects);
     }
     Ok((
@@ -1005,26 +1004,11 @@ async fn fetch_retell(
     let (selected, mut failures) = select(ids, wanted, Provider::Retell);
     let mut agents = Vec::new();
     for id in selected {
-        let agent = match f.get(&format!("/get-agent/{}", segment(&id)), &[]).await {
-            Ok(agent) => match agent_object(Provider::Retell, &id, agent) {
-                Ok(agent) => agent,
-                Err(failure) => {
-                    failures.push(failure);
-                    continue;
-                }
-            },
-            Err(FetchError::Agent(reason)) => {
-                failures.push(Failure {
-                    import_id: id,
-                    reason,
-                });
-                continue;
-            }
-            Err(FetchError::Abort(e)) => return Err(e),
-        };
-        let mut objects = ProviderObjects {
-            agent,
-            ..ProviderObjects::default()
+        let path = format!("/get-agent/{}", segment(&id));
+        let Some(mut objects) =
+            fetch_agent(f, Provider::Retell, &path, id.clone(), &mut failures).await?
+        else {
+            continue;
         };
         let engine = objects
             .agent

@@ -1,19 +1,27 @@
-//! The router: `/health`, and the API under `/v2` behind authentication and idempotency.
+//! The router: `/health`, the carrier's webhooks under `/v2/webhooks` (signed, not
+//! authenticated by key), and the API under `/v2` behind authentication and idempotency.
 //! One module per resource, mirroring the URL.
 
+pub mod assistant_tests;
 pub mod assistant_versions;
 pub mod assistants;
 pub mod canary_deploys;
 pub mod chat;
 pub mod conversations;
+pub mod embeddings;
 pub mod health;
 pub mod import;
 pub mod integration_secrets;
 pub mod integrations;
 pub mod mcp_servers;
 pub mod models;
+pub mod phone_numbers;
+pub mod s3;
+pub mod scheduled_events;
 pub mod shared_tools;
+pub mod sms;
 pub mod tool_test;
+pub mod webhooks;
 
 use crate::auth::require_api_key;
 use crate::error::ApiError;
@@ -32,23 +40,30 @@ use tower_http::trace::TraceLayer;
 pub fn router(state: AppState) -> Router {
     let v2 = Router::new()
         .merge(assistants::routes())
+        .merge(assistant_tests::routes())
         .merge(assistant_versions::routes())
         .merge(import::routes())
         .merge(canary_deploys::routes())
         .merge(chat::routes())
         .merge(conversations::routes())
+        .merge(embeddings::routes())
         .merge(integration_secrets::routes())
         .merge(integrations::routes())
         .merge(mcp_servers::routes())
         .merge(models::routes())
         .merge(shared_tools::routes())
         .merge(tool_test::routes())
+        .merge(sms::routes())
+        .merge(scheduled_events::routes())
+        .merge(phone_numbers::routes())
         .method_not_allowed_fallback(method_not_allowed)
         .layer(from_fn_with_state(state.clone(), idempotent_post))
         .layer(from_fn_with_state(state.clone(), require_api_key));
     Router::new()
         .route("/health", get(health::health))
+        .merge(webhooks::routes())
         .nest("/v2", v2)
+        .merge(s3::routes(state.clone()))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(CatchPanicLayer::custom(panic_response))

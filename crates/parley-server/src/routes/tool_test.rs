@@ -6,7 +6,9 @@
 //! inline webhook tools. The answer is always 200 when the tool exists:
 //! `{"data": {"success", "status_code", "content_type", "response", "request"}}` — `success`
 //! is false for a non-2xx answer, a timeout, a refused address or a connection error (then
-//! `status_code` is null and `response` says what happened). `request` shows the method, URL,
+//! no HTTP answer exists: `status_code` is 0, `content_type` is `text/plain` and `response` is
+//! the sentence saying what happened, as the model would see it). Both fields are never null,
+//! as the contract requires: an answer without a `Content-Type` header shows `""`. `request` shows the method, URL,
 //! headers (secret values as `***`) and body that were sent.
 
 use crate::error::{ApiError, ApiResult};
@@ -112,13 +114,13 @@ async fn test_tool(
         WebhookOutcome::Answered(answer) => (
             answer.success(),
             json!(answer.status),
-            json!(answer.content_type),
+            json!(answer.content_type.as_deref().unwrap_or_default()),
             answer.body.clone(),
         ),
         other => (
             false,
-            Value::Null,
-            Value::Null,
+            json!(0),
+            json!("text/plain"),
             other.for_model("webhook", crate::tools::MAX_RESULT_CHARS),
         ),
     };

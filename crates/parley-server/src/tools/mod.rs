@@ -10,6 +10,7 @@
 //! | `hangup` | ends the conversation: the model may say goodbye, then later chats on it are refused (400) |
 //! | `handoff` | the named assistant takes over the rest of the conversation, from this turn on |
 //! | `update_dynamic_variables` | writes the declared variables for later prompts and tools |
+//! | `retrieval` | searches the `bucket_ids` knowledge bases ([`crate::knowledge::search`]); the `max_num_results` closest chunks come back numbered, with their sources |
 //! | MCP servers | the servers' tools, filtered by `allowed_tools`, named `<server>__<tool>` |
 //! | integrations | the connected integration's tools, filtered by `allowed_list` |
 //!
@@ -72,6 +73,13 @@ pub enum ToolKind {
     Handoff(Vec<(String, String)>),
     /// Writes these variables.
     UpdateVariables(BTreeSet<String>),
+    /// Similarity search over embedded buckets.
+    Retrieval {
+        /// The buckets searched (names).
+        buckets: Vec<String>,
+        /// Chunks returned at most.
+        max_results: usize,
+    },
     /// A tool of an MCP server.
     Mcp {
         /// The server.
@@ -380,6 +388,45 @@ impl Toolbox {
                         kind: ToolKind::UpdateVariables(allowed),
                     });
                 }
+                "retrieval" => {
+                    let buckets: Vec<String> = config
+                        .get("bucket_ids")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|b| b.as_str().map(str::to_owned))
+                        .collect();
+                    if buckets.is_empty() {
+                        continue;
+                    }
+                    let max_results = config
+                        .get("max_num_results")
+                        .and_then(Value::as_u64)
+                        .map_or(RETRIEVAL_DEFAULT_RESULTS, |n| n as usize)
+                        .clamp(1, 20);
+                    toolbox.push(OfferedTool {
+                        spec: ToolSpec {
+                            name: "retrieval".into(),
+                            description: "Search the knowledge base for passages that answer a \
+                                          question. Call it before answering questions about \
+                                          the business, its products or policies, and answer \
+                                          from the passages it returns."
+                                .into(),
+                            parameters: json!({
+                                "type": "object",
+                                "properties": {"query": {
+                                    "type": "string",
+                                    "description": "What to look for, as a question or keywords.",
+                                }},
+                                "required": ["query"],
+                            }),
+                        },
+                        kind: ToolKind::Retrieval {
+                            buckets,
+                            max_results,
+                        },
+                    });
+                }
                 other => {
                     // Call-control and client-runtime tools (and types this server does not
                     // run in chat) are listed, not offered.
@@ -485,6 +532,16 @@ impl Toolbox {
                     ok: true,
                 }
             }
+            ToolKind::Retrieval {
+                buckets,
+                max_results,
+            } => {
+                let query = arguments
+                    .get("query")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                run_retrieval(context, buckets, query, *max_results).await
+            }
             ToolKind::Webhook { webhook, timeout } => {
                 run_webhook(
                     context,
@@ -535,6 +592,67 @@ impl Toolbox {
 }
 
 pub use crate::routes::shared_tools::resolve_tools;
+
+/// Chunks a `retrieval` tool returns when it sets no `max_num_results`.
+pub const RETRIEVAL_DEFAULT_RESULTS: usize = 3;
+
+/// Searches the embedded ones of `buckets` for `query`; the result lists the passages, most
+/// relevant first, each with its source.
+async fn run_retrieval(
+    context: &ToolContext,
+    buckets: &[String],
+    query: &str,
+    max_results: usize,
+) -> ToolRun {
+    let state = &context.state;
+    let mut searchable = Vec::new();
+    for bucket in buckets {
+        match state
+            .store
+            .bucket_vectors_version(&context.org, bucket)
+            .await
+        {
+            Ok(Some(_)) => searchable.push(bucket.clone()),
+            Ok(None) => tracing::info!(%bucket, "retrieval: the bucket is not embedded"),
+            Err(e) => tracing::warn!(error = %e, %bucket, "retrieval: cannot read the bucket"),
+        }
+    }
+    if searchable.is_empty() {
+        return ToolRun::text(
+            "The knowledge base is not available (no embedded bucket).",
+            false,
+        );
+    }
+    match crate::knowledge::search(state, &context.org, &searchable, query, max_results).await {
+        Ok(hits) if hits.is_empty() => {
+            ToolRun::text("No passages were found in the knowledge base.", true)
+        }
+        Ok(hits) => {
+            let passages: Vec<String> = hits
+                .iter()
+                .enumerate()
+                .map(|(i, hit)| {
+                    format!(
+                        "[{}] (source: {}, relevance {:.2})\n{}",
+                        i + 1,
+                        hit.chunk.source,
+                        parley_core::knowledge::vectors::certainty(hit.cosine),
+                        hit.chunk.text
+                    )
+                })
+                .collect();
+            let text = webhook::truncate_chars(
+                &passages.join("\n\n"),
+                state.settings.llm.tool_result_max_chars,
+            );
+            ToolRun::text(text, true)
+        }
+        Err(e) => ToolRun::text(
+            format!("The knowledge base could not be searched: {e}"),
+            false,
+        ),
+    }
+}
 
 /// An MCP server of the organization as an endpoint (with its secret), its name for
 /// namespacing, and its `allowed_tools`; `None` when it does not exist or its secret cannot be
@@ -891,6 +1009,7 @@ mod tests {
             json!({"type": "hangup", "hangup": {}}),
             json!({"type": "transfer", "transfer": {"from": "+1", "targets": []}}),
             json!({"type": "function", "function": {"name": "f"}}),
+            json!({"type": "retrieval", "retrieval": {"bucket_ids": []}}),
             json!({"type": "handoff", "handoff": {"ai_assistants": [{"id": "assistant-2", "name": "Billing"}]}}),
             json!({"type": "update_dynamic_variables", "update_dynamic_variables": {
                 "name": "remember", "description": "Remember facts",

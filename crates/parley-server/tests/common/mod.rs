@@ -5,6 +5,7 @@
 
 use parley_core::apikey;
 use parley_core::clock::{Clock, ManualClock, SystemClock};
+use parley_llm::test_support::{Reply as LlmReply, ScriptedServer};
 use parley_server::settings::Settings;
 use parley_server::state::AppState;
 use parley_server::Application;
@@ -58,6 +59,41 @@ impl TestApp {
         Self::spawn_with(backend, clock, |_| {}).await
     }
 
+    /// The app on the system clock, with `tweak` applied to its settings.
+    pub async fn spawn_with_settings(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> Self {
+        Self::spawn_with(backend, Arc::new(SystemClock), tweak).await
+    }
+
+    /// The app with a scripted OpenAI-compatible server playing the LLM: it is the catch-all
+    /// upstream (every model name is served by it, answering `replies` in order), a model
+    /// request times out after 2 s, and private networks are allowed (webhook, MCP and
+    /// external LLM stubs listen on loopback).
+    pub async fn spawn_with_llm(
+        backend: Backend,
+        replies: Vec<LlmReply>,
+    ) -> (Self, ScriptedServer) {
+        Self::spawn_with_llm_and(backend, replies, |_| {}).await
+    }
+
+    /// [`TestApp::spawn_with_llm`], then `tweak` applied to the settings.
+    pub async fn spawn_with_llm_and(
+        backend: Backend,
+        replies: Vec<LlmReply>,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> (Self, ScriptedServer) {
+        let llm = ScriptedServer::start(replies).await;
+        let base_url = llm.base_url();
+        let app = Self::spawn_with_settings(backend, |settings| {
+            settings.llm.embedded = false;
+            settings.llm.upstream_base_url = Some(base_url);
+            settings.llm.timeout_ms = 2_000;
+            settings.allow_private_network = true;
+            tweak(settings);
+        })
+        .await;
+        (app, llm)
+    }
+
     pub async fn spawn_with(
         backend: Backend,
         clock: Arc<dyn Clock>,
@@ -76,6 +112,8 @@ impl TestApp {
         // the management API can use any `model`; chat tests point it at a scripted server.
         settings.llm.embedded = false;
         settings.llm.upstream_base_url = Some("http://127.0.0.1:9/v1".into());
+        // No background worker: tests run due jobs with `tick_jobs`, at the time they choose.
+        settings.jobs.worker = false;
         let mut database = None;
         if backend == Backend::Postgres {
             let name = format!("parley_test_{}", uuid::Uuid::new_v4().simple());
@@ -119,6 +157,14 @@ impl TestApp {
             _dir: dir,
             database,
         }
+    }
+
+    /// Runs every job due at `now` (as this node) and returns how many ran.
+    pub async fn tick_jobs(&self, now: chrono::DateTime<chrono::Utc>) -> usize {
+        parley_server::jobs::Worker::new(self.state.clone())
+            .tick(now)
+            .await
+            .expect("claiming jobs")
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -281,6 +327,28 @@ macro_rules! on_both_backends {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
                     super::$scenario(TestApp::spawn(Backend::Postgres).await).await;
+                }
+            }
+        )*
+    };
+}
+
+/// Generates `sqlite` and `postgres` tests from one `async fn(Backend)` scenario, for scenarios
+/// that spawn their application themselves (with a scripted LLM, stand-in providers, settings
+/// of their own).
+#[macro_export]
+macro_rules! on_both {
+    ($($scenario:ident),* $(,)?) => {
+        $(
+            mod $scenario {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$scenario($crate::common::Backend::Sqlite).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$scenario($crate::common::Backend::Postgres).await;
                 }
             }
         )*

@@ -57,6 +57,13 @@ pub struct ChatOptions {
     embedded_runs: usize,
 }
 
+impl ChatOptions {
+    /// The model a zero-latency stub serves (`--fast-model`).
+    pub(super) fn fast_model(&self) -> &str {
+        &self.fast_model
+    }
+}
+
 /// The sentence `parley models bench` builds its prompt from.
 const STORY_SENTENCE: &str =
     "The lighthouse keeper climbed the stairs each evening and watched the ships. ";

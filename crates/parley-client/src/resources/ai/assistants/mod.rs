@@ -1,10 +1,14 @@
-//! `/ai/assistants`: create, list, retrieve, update, delete, clone, TeXML, restore, chat;
-//! versions, canary deploys, tags and soft-deleted assistants below.
+//! `/ai/assistants`: create, list, retrieve, update, delete, clone, import, TeXML, restore,
+//! chat, SMS; versions, canary deploys, tags, soft-deleted assistants, tools, scheduled events
+//! and tests below.
 
 pub mod canary_deploys;
 mod chat;
 pub mod deleted;
+pub mod scheduled_events;
 pub mod tags;
+pub mod tests;
+pub mod tools;
 pub mod versions;
 
 use crate::client::{segment, ApiRequest};
@@ -16,6 +20,8 @@ use parley_types::assistants::{
     AssistantCreateParams, AssistantDeleteParams, AssistantDeleteResponse, AssistantRetrieveParams,
     AssistantUpdateParams, AssistantsList, InferenceEmbedding,
 };
+use parley_types::imports::{AssistantImportParams, ImportFailure, IMPORT_FAILURES_HEADER};
+use parley_types::messaging::{AssistantSendSmsParams, AssistantSendSmsResponse};
 use parley_types::PageParams;
 
 pub use chat::ChatEvent;
@@ -124,6 +130,43 @@ impl<'a> Assistants<'a> {
         self.client.json(ApiRequest::post(path)).await
     }
 
+    /// `POST /ai/assistants/import`: imports (or re-imports) the agents of an ElevenLabs, Vapi
+    /// or Retell account, whose API key the integration secret `api_key_ref` holds.
+    pub async fn imports(&self, params: &AssistantImportParams) -> Result<AssistantsList> {
+        Ok(self.imports_with_failures(params).await?.assistants)
+    }
+
+    /// [`Assistants::imports`], with the agents that were not imported and why (Parley lists
+    /// them in the `X-Parley-Import-Failures` response header; other servers never do).
+    pub async fn imports_with_failures(
+        &self,
+        params: &AssistantImportParams,
+    ) -> Result<ImportOutcome> {
+        let request = ApiRequest::post("ai/assistants/import".into()).body(params)?;
+        let (assistants, headers) = self.client.json_with_headers(request).await?;
+        let failures = headers
+            .get(IMPORT_FAILURES_HEADER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|text| serde_json::from_str(text).ok())
+            .unwrap_or_default();
+        Ok(ImportOutcome {
+            assistants,
+            failures,
+        })
+    }
+
+    /// `POST /ai/assistants/{assistant_id}/chat/sms`: the assistant texts `to` from `from`
+    /// (the given `text`, or a message it writes).
+    pub async fn send_sms(
+        &self,
+        assistant_id: &str,
+        params: &AssistantSendSmsParams,
+    ) -> Result<AssistantSendSmsResponse> {
+        let path = format!("{}/chat/sms", assistant_path(assistant_id)?);
+        let request = ApiRequest::post(path).body(params)?;
+        self.client.json(request).await
+    }
+
     /// `GET /ai/assistants/{assistant_id}/texml`: the TeXML document that connects a call to
     /// the assistant (the JSON string the server sends, decoded).
     pub async fn get_texml(&self, assistant_id: &str) -> Result<String> {
@@ -156,4 +199,30 @@ impl<'a> Assistants<'a> {
     pub fn deleted(&self) -> deleted::DeletedAssistants<'a> {
         deleted::DeletedAssistants::new(self.client)
     }
+
+    /// `/ai/assistants/{assistant_id}/tools/{tool_id}`: attaching shared tools, and testing
+    /// a webhook tool.
+    pub fn tools(&self) -> tools::AssistantTools<'a> {
+        tools::AssistantTools::new(self.client)
+    }
+
+    /// `/ai/assistants/{assistant_id}/scheduled_events`: texts and calls at a fixed time.
+    pub fn scheduled_events(&self) -> scheduled_events::ScheduledEvents<'a> {
+        scheduled_events::ScheduledEvents::new(self.client)
+    }
+
+    /// `/ai/assistants/tests`: assistant tests, their runs and test suites.
+    pub fn tests(&self) -> tests::AssistantTests<'a> {
+        tests::AssistantTests::new(self.client)
+    }
+}
+
+/// What an import did: the assistants imported or updated, and the agents that were not.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportOutcome {
+    /// The imported (and re-imported) assistants.
+    pub assistants: AssistantsList,
+    /// The agents that were not imported, with the reason (empty when the server does not
+    /// say).
+    pub failures: Vec<ImportFailure>,
 }
