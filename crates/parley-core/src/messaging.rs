@@ -7,7 +7,7 @@
 //! of those two numbers unless it has been quiet for longer than the assistant's
 //! `messaging_settings.conversation_inactivity_minutes` ([`continues_conversation`]).
 
-use crate::scheduled_events::is_reserved_metadata_key;
+use crate::scheduled_events::parse_conversation_metadata;
 use crate::validation::{FieldError, ValidationErrors};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value};
@@ -98,42 +98,8 @@ pub fn parse_send_sms(body: &Value) -> Result<SendSms, ValidationErrors> {
             None
         }
     };
-    let conversation_metadata = match map.get("conversation_metadata") {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(metadata)) => {
-            for (key, value) in metadata {
-                let pointer = format!("/conversation_metadata/{key}");
-                let scalar = matches!(value, Value::String(_) | Value::Bool(_))
-                    || value.is_i64()
-                    || value.is_u64();
-                if !scalar {
-                    errors.push(FieldError::invalid(
-                        pointer,
-                        "must be a string, an integer or a boolean",
-                    ));
-                } else if value.as_str().is_some_and(|s| s.contains('\0')) {
-                    errors.push(FieldError::invalid(
-                        pointer,
-                        "must not contain the NUL character",
-                    ));
-                } else if is_reserved_metadata_key(key) {
-                    errors.push(FieldError::rule(
-                        pointer,
-                        "is reserved (keys starting with telnyx_, and assistant_id, are set by \
-                         the platform)",
-                    ));
-                }
-            }
-            metadata.clone()
-        }
-        Some(_) => {
-            errors.push(FieldError::invalid(
-                "/conversation_metadata",
-                "must be an object",
-            ));
-            Map::new()
-        }
-    };
+    let conversation_metadata =
+        parse_conversation_metadata(map.get("conversation_metadata"), &mut errors);
     let should_create_conversation = match map.get("should_create_conversation") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,

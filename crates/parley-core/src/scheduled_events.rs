@@ -268,42 +268,8 @@ pub fn parse_create(
             None
         }
     };
-    let conversation_metadata = match map.get("conversation_metadata") {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(metadata)) => {
-            for (key, value) in metadata {
-                let pointer = format!("/conversation_metadata/{}", escape_pointer(key));
-                if !matches!(value, Value::String(_) | Value::Bool(_))
-                    && !value.is_i64()
-                    && !value.is_u64()
-                {
-                    errors.push(FieldError::invalid(
-                        pointer,
-                        "must be a string, an integer or a boolean",
-                    ));
-                } else if value.as_str().is_some_and(|s| s.contains('\0')) {
-                    errors.push(FieldError::invalid(
-                        pointer,
-                        "must not contain the NUL character",
-                    ));
-                } else if is_reserved_metadata_key(key) {
-                    errors.push(FieldError::rule(
-                        pointer,
-                        "is reserved (keys starting with telnyx_, and assistant_id, are set by \
-                         the platform)",
-                    ));
-                }
-            }
-            metadata.clone()
-        }
-        Some(_) => {
-            errors.push(FieldError::invalid(
-                "/conversation_metadata",
-                "must be an object",
-            ));
-            Map::new()
-        }
-    };
+    let conversation_metadata =
+        parse_conversation_metadata(map.get("conversation_metadata"), &mut errors);
     let dynamic_variables = match map.get("dynamic_variables") {
         None | Some(Value::Null) => BTreeMap::new(),
         Some(Value::Object(variables)) => {
@@ -404,6 +370,51 @@ pub fn parse_create(
         max_retries_client_errors,
         retry_interval_secs,
     })
+}
+
+/// `conversation_metadata` of an SMS or a scheduled event: an object of strings, integers and
+/// booleans, none of them NUL-containing or reserved (`telnyx_*`, `assistant_id`); problems go
+/// to `errors` with a pointer to the key. Absent or null is an empty object.
+pub fn parse_conversation_metadata(
+    value: Option<&Value>,
+    errors: &mut Vec<FieldError>,
+) -> Map<String, Value> {
+    match value {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(metadata)) => {
+            for (key, value) in metadata {
+                let pointer = format!("/conversation_metadata/{}", escape_pointer(key));
+                if !matches!(value, Value::String(_) | Value::Bool(_))
+                    && !value.is_i64()
+                    && !value.is_u64()
+                {
+                    errors.push(FieldError::invalid(
+                        pointer,
+                        "must be a string, an integer or a boolean",
+                    ));
+                } else if value.as_str().is_some_and(|s| s.contains('\0')) {
+                    errors.push(FieldError::invalid(
+                        pointer,
+                        "must not contain the NUL character",
+                    ));
+                } else if is_reserved_metadata_key(key) {
+                    errors.push(FieldError::rule(
+                        pointer,
+                        "is reserved (keys starting with telnyx_, and assistant_id, are set by \
+                         the platform)",
+                    ));
+                }
+            }
+            metadata.clone()
+        }
+        Some(_) => {
+            errors.push(FieldError::invalid(
+                "/conversation_metadata",
+                "must be an object",
+            ));
+            Map::new()
+        }
+    }
 }
 
 /// A key as a JSON pointer segment.
