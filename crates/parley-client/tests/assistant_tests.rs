@@ -8,17 +8,16 @@ mod common;
 
 use axum::routing::post;
 use axum::{Json, Router};
+use common::fixtures::{
+    chat_completion, create_smoke_test, describe_test, rubric, run_finished, serve, LocalServer,
+};
 use common::{assert_api_error, Backend, TestServer};
 use futures::TryStreamExt;
-use parley_client::resources::ai::assistants::tests::is_finished;
 use parley_client::types::assistant_tests::{
-    Rubric, TestCreateParams, TestListParams, TestRunListParams, TestRunResponse, TestUpdateParams,
+    TestCreateParams, TestListParams, TestRunListParams, TestRunResponse,
 };
 use parley_client::types::assistants::AssistantCreateParams;
-use parley_client::Client;
-use parley_llm::test_support::{Reply, ScriptedServer};
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
 
 /// The simulated user and the judge, answering by the request's kind.
 async fn answer(Json(body): Json<Value>) -> Json<Value> {
@@ -62,79 +61,26 @@ async fn answer(Json(body): Json<Value>) -> Json<Value> {
         }
         other => format!("unexpected request kind {other:?}"),
     };
-    Json(json!({
-        "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": "m",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                     "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10},
-    }))
+    chat_completion("m", content)
 }
 
 /// The evaluation server.
-struct Eval {
-    base_url: String,
-    task: tokio::task::JoinHandle<()>,
+async fn eval() -> LocalServer {
+    serve(Router::new().route("/v1/chat/completions", post(answer))).await
 }
 
-impl Drop for Eval {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn eval() -> Eval {
-    let app = Router::new().route("/v1/chat/completions", post(answer));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base_url = format!("http://{}/v1", listener.local_addr().unwrap());
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Eval { base_url, task }
-}
-
-async fn spawn(backend: Backend, eval: &Eval) -> TestServer {
-    let llm = ScriptedServer::start(vec![]).await;
-    llm.repeat(Reply::Echo);
-    let llm_url = llm.base_url();
-    let eval_url = eval.base_url.clone();
-    let mut server = TestServer::spawn_with(backend, |settings| {
-        settings.llm.embedded = false;
-        settings.llm.upstream_base_url = Some(llm_url);
+async fn spawn(backend: Backend, eval: &LocalServer) -> TestServer {
+    let eval_url = format!("{}/v1", eval.base_url);
+    TestServer::spawn_echoing(backend, |settings| {
         settings.llm.timeout_ms = 5_000;
         settings.eval.base_url = Some(eval_url);
         settings.eval.model = Some("judge".into());
         settings.jobs.poll_ms = 50;
     })
-    .await;
-    server.llm = Some(llm);
-    server
+    .await
 }
 
-fn rubric(items: &[(&str, &str)]) -> Vec<Rubric> {
-    items
-        .iter()
-        .map(|(name, criteria)| Rubric {
-            name: (*name).into(),
-            criteria: (*criteria).into(),
-        })
-        .collect()
-}
-
-/// Polls a run until it has ended.
-async fn finished(client: &Client, run: &TestRunResponse) -> TestRunResponse {
-    let runs = client.ai().assistants().tests().runs();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let now = runs.retrieve(&run.test_id, &run.run_id).await.unwrap();
-        if is_finished(&now) {
-            return now;
-        }
-        assert!(Instant::now() < deadline, "run still {}", now.status);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn tests_runs_and_suites(server: TestServer) {
+async fn tests_runs_and_suites(server: TestServer, _eval: &LocalServer) {
     let client = &server.client;
     let assistant = client
         .ai()
@@ -148,33 +94,27 @@ async fn tests_runs_and_suites(server: TestServer) {
         .await
         .unwrap();
     let tests = client.ai().assistants().tests();
-    let greeting = tests
-        .create(&TestCreateParams {
-            name: "Greeting".into(),
-            destination: assistant.id.clone(),
-            instructions: "You are a customer.\nSCRIPT: hello there | thanks".into(),
-            rubric: rubric(&[("Echo", "MENTIONS:hello there")]),
-            test_suite: Some("smoke".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let greeting = create_smoke_test(
+        &server,
+        "Greeting",
+        &assistant.id,
+        "You are a customer.\nSCRIPT: hello there | thanks",
+        &[("Echo", "MENTIONS:hello there")],
+    )
+    .await;
     assert_eq!(greeting.telnyx_conversation_channel, "web_chat");
     assert_eq!(greeting.rubric[0].name, "Echo");
-    let refund = tests
-        .create(&TestCreateParams {
-            name: "Refund".into(),
-            destination: assistant.id.clone(),
-            instructions: "You are a customer.\nSCRIPT: where is my parcel".into(),
-            rubric: rubric(&[
-                ("Parcel", "MENTIONS:parcel"),
-                ("Refund offered", "MENTIONS:refund"),
-            ]),
-            test_suite: Some("smoke".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let refund = create_smoke_test(
+        &server,
+        "Refund",
+        &assistant.id,
+        "You are a customer.\nSCRIPT: where is my parcel",
+        &[
+            ("Parcel", "MENTIONS:parcel"),
+            ("Refund offered", "MENTIONS:refund"),
+        ],
+    )
+    .await;
     let other = tests
         .create(&TestCreateParams {
             name: "Other".into(),
@@ -197,10 +137,7 @@ async fn tests_runs_and_suites(server: TestServer) {
         .unwrap();
     assert_eq!(smoke.data.len(), 2);
     let mut names: Vec<String> = tests
-        .list_all(&TestListParams {
-            page_size: Some(1),
-            ..Default::default()
-        })
+        .list_all(&one_per_page!(TestListParams))
         .map_ok(|t| t.name)
         .try_collect()
         .await
@@ -208,17 +145,7 @@ async fn tests_runs_and_suites(server: TestServer) {
     names.sort();
     assert_eq!(names, ["Greeting", "Other", "Refund"]);
     assert_eq!(tests.retrieve(&greeting.test_id).await.unwrap(), greeting);
-    let updated = tests
-        .update(
-            &other.test_id,
-            &TestUpdateParams {
-                description: Some("Says hi.".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!(updated.description.as_deref(), Some("Says hi."));
+    let updated = describe_test(&server, &other.test_id, "Says hi.").await;
     assert_eq!(updated.name, "Other");
     assert_eq!(tests.test_suites().list().await.unwrap().data, ["smoke"]);
 
@@ -226,7 +153,7 @@ async fn tests_runs_and_suites(server: TestServer) {
     let run = tests.runs().trigger(&greeting.test_id).await.unwrap();
     assert_eq!(run.status, "pending");
     assert_eq!(run.triggered_by, "api");
-    let run = finished(client, &run).await;
+    let run = run_finished(client, &run).await;
     assert_eq!(run.status, "passed", "{:?}", run.logs);
     let details = run.detail_status.clone().unwrap();
     assert_eq!(details[0].name, "Echo");
@@ -249,7 +176,7 @@ async fn tests_runs_and_suites(server: TestServer) {
         .all(|r| r.test_suite_run_id.as_deref() == Some(suite_run_id.as_str())));
     let mut outcomes = Vec::new();
     for run in &suite_runs {
-        let done = finished(client, run).await;
+        let done = run_finished(client, run).await;
         outcomes.push((done.test_id.clone(), done.status.clone()));
     }
     outcomes.sort();
@@ -304,26 +231,4 @@ async fn tests_runs_and_suites(server: TestServer) {
     );
 }
 
-macro_rules! with_llm_on_both_backends {
-    ($($scenario:ident),* $(,)?) => {
-        $(
-            mod $scenario {
-                use super::*;
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    let eval = eval().await;
-                    super::$scenario(spawn(Backend::Sqlite, &eval).await).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    let eval = eval().await;
-                    super::$scenario(spawn(Backend::Postgres, &eval).await).await;
-                }
-            }
-        )*
-    };
-}
-
-with_llm_on_both_backends!(tests_runs_and_suites);
+on_both_backends_with!(eval, spawn: tests_runs_and_suites);

@@ -6,13 +6,11 @@
 
 mod common;
 
+use common::fixtures::{embed_support_kb, search_support_kb};
 use common::{assert_api_error, Backend, TestServer};
 use futures::StreamExt;
-use parley_client::types::embeddings::{
-    EmbeddingCreateParams, EmbeddingListParams, EmbeddingTask, SimilaritySearchParams,
-};
-use parley_client::Client;
-use std::time::{Duration, Instant};
+use parley_client::types::embeddings::SimilaritySearchParams;
+use std::time::Duration;
 
 async fn spawn(backend: Backend) -> TestServer {
     TestServer::spawn_with(backend, |settings| {
@@ -21,23 +19,6 @@ async fn spawn(backend: Backend) -> TestServer {
         settings.jobs.poll_ms = 50;
     })
     .await
-}
-
-/// Polls a task until it has ended.
-async fn finished(client: &Client, task: EmbeddingTask) -> EmbeddingTask {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut task = task;
-    while !task.is_finished() {
-        assert!(Instant::now() < deadline, "task still {:?}", task.status);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        task = client
-            .ai()
-            .embeddings()
-            .retrieve(&task.task_id)
-            .await
-            .unwrap();
-    }
-    task
 }
 
 async fn buckets_are_filled_embedded_and_searched(server: TestServer) {
@@ -83,24 +64,8 @@ async fn buckets_are_filled_embedded_and_searched(server: TestServer) {
     assert_eq!(missing.code(), Some("NoSuchBucket"));
 
     let embeddings = client.ai().embeddings();
-    let task = embeddings
-        .create(&EmbeddingCreateParams {
-            bucket_name: "support-kb".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert!(!task.task_id.is_empty());
-    let task = finished(client, task).await;
-    assert_eq!(task.status.as_deref(), Some("success"), "{task:?}");
+    let task = embed_support_kb(client, None, Duration::from_secs(120)).await;
     assert!(task.finished_at.is_some());
-    let done = embeddings
-        .list_with(&EmbeddingListParams {
-            status: Some(vec!["success".into()]),
-        })
-        .await
-        .unwrap();
-    assert!(done.data.iter().any(|t| t.task_id == task.task_id));
 
     assert_eq!(
         embeddings.buckets().list().await.unwrap().buckets,
@@ -120,18 +85,9 @@ async fn buckets_are_filled_embedded_and_searched(server: TestServer) {
     assert_eq!(files[0].0, "guides/shipping.txt");
     assert_eq!(files[1].0, "refunds.md");
 
-    let found = embeddings
-        .similarity_search(&SimilaritySearchParams {
-            bucket_name: "support-kb".into(),
-            query: "How long until my refund arrives?".into(),
-            num_of_docs: Some(1),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(found.data.len(), 1);
-    assert_eq!(found.data[0].metadata.filename, "refunds.md");
-    assert!(found.data[0].document_chunk.contains("5 business days"));
+    let found = search_support_kb(client, "How long until my refund arrives?").await;
+    assert_eq!(found.len(), 1);
+    assert!(found[0].document_chunk.contains("5 business days"));
 
     embeddings.buckets().delete("support-kb").await.unwrap();
     assert_api_error(
@@ -150,16 +106,6 @@ async fn buckets_are_filled_embedded_and_searched(server: TestServer) {
         .is_not_found());
 }
 
-mod buckets_are_filled_embedded_and_searched {
-    use super::*;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        super::buckets_are_filled_embedded_and_searched(spawn(Backend::Sqlite).await).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        super::buckets_are_filled_embedded_and_searched(spawn(Backend::Postgres).await).await;
-    }
-}
+test_on_both_backends!(buckets_are_filled_embedded_and_searched, |backend| {
+    super::buckets_are_filled_embedded_and_searched(spawn(backend).await).await;
+});

@@ -5,83 +5,44 @@
 
 mod common;
 
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Router;
+use common::fixtures::{
+    assign_agent_number, page_of_one, recording_post, scheduled_text, serve, telnyx_message,
+    text_order_shipped, text_to, LocalServer, Recorded, AGENT, USER,
+};
 use common::{assert_api_error, Backend, TestServer};
 use futures::TryStreamExt;
 use parley_client::types::assistants::AssistantCreateParams;
 use parley_client::types::messaging::{AssistantSendSmsParams, PhoneNumberAssignParams};
-use parley_client::types::scheduled_events::{
-    ScheduledEventCreateParams, ScheduledEventListParams,
-};
+use parley_client::types::scheduled_events::ScheduledEventListParams;
 use parley_client::types::PageParams;
-use parley_llm::test_support::{Reply, ScriptedServer};
-use serde_json::{json, Value};
-use std::sync::{Arc, Mutex};
-
-const AGENT: &str = "+13125550100";
-const USER: &str = "+13125550199";
 
 /// The carrier's messaging API; records each message.
 struct Carrier {
     api_url: String,
-    sent: Arc<Mutex<Vec<Value>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Carrier {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    sent: Recorded,
+    _server: LocalServer,
 }
 
 async fn carrier() -> Carrier {
-    let sent = Arc::new(Mutex::new(Vec::new()));
-    let recorded = sent.clone();
-    let app = Router::new().route(
-        "/v2/messages",
-        post(move |Json(body): Json<Value>| {
-            let recorded = recorded.clone();
-            async move {
-                recorded.lock().unwrap().push(body.clone());
-                Json(json!({"data": {
-                    "record_type": "message", "direction": "outbound",
-                    "id": format!("msg-{}", uuid::Uuid::new_v4()), "type": "SMS",
-                    "from": {"phone_number": body["from"]},
-                    "to": [{"phone_number": body["to"], "status": "queued"}],
-                    "text": body["text"], "parts": 1,
-                }}))
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let api_url = format!("http://{}/v2", listener.local_addr().unwrap());
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let sent = Recorded::default();
+    let app = Router::new().route("/v2/messages", recording_post(sent.clone(), telnyx_message));
+    let server = serve(app).await;
     Carrier {
-        api_url,
+        api_url: format!("{}/v2", server.base_url),
         sent,
-        task,
+        _server: server,
     }
 }
 
 async fn spawn(backend: Backend, carrier: &Carrier) -> TestServer {
     let api_url = carrier.api_url.clone();
-    let llm = ScriptedServer::start(vec![]).await;
-    llm.repeat(Reply::Echo);
-    let llm_url = llm.base_url();
-    let mut server = TestServer::spawn_with(backend, |settings| {
-        settings.llm.embedded = false;
-        settings.llm.upstream_base_url = Some(llm_url);
-        settings.allow_private_network = true;
+    TestServer::spawn_echoing(backend, |settings| {
         settings.carrier.api_url = api_url;
         settings.carrier.api_key = Some("KEY-telnyx".into());
         settings.carrier.messaging_profile_id = Some("profile-default".into());
     })
-    .await;
-    server.llm = Some(llm);
-    server
+    .await
 }
 
 async fn texts_events_and_numbers(server: TestServer, carrier: &Carrier) {
@@ -96,19 +57,7 @@ async fn texts_events_and_numbers(server: TestServer, carrier: &Carrier) {
         .unwrap();
 
     // A text with the given words: sent through the carrier, recorded in a conversation.
-    let sent = assistants
-        .send_sms(
-            &assistant.id,
-            &AssistantSendSmsParams {
-                from: AGENT.into(),
-                to: USER.into(),
-                text: Some("Your order shipped.".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    let conversation = sent.conversation_id.clone().unwrap();
+    let conversation = text_order_shipped(&server, &assistant.id).await;
     assert_eq!(
         carrier.sent.lock().unwrap()[0]["text"],
         "Your order shipped."
@@ -126,11 +75,8 @@ async fn texts_events_and_numbers(server: TestServer, carrier: &Carrier) {
         .send_sms(
             &assistant.id,
             &AssistantSendSmsParams {
-                from: AGENT.into(),
-                to: USER.into(),
-                text: Some("New topic".into()),
                 should_create_conversation: Some(true),
-                ..Default::default()
+                ..text_to(USER, "New topic")
             },
         )
         .await
@@ -141,15 +87,7 @@ async fn texts_events_and_numbers(server: TestServer, carrier: &Carrier) {
     );
     assert_api_error(
         assistants
-            .send_sms(
-                &assistant.id,
-                &AssistantSendSmsParams {
-                    from: AGENT.into(),
-                    to: "not a number".into(),
-                    text: Some("x".into()),
-                    ..Default::default()
-                },
-            )
+            .send_sms(&assistant.id, &text_to("not a number", "x"))
             .await,
         422,
         "10016",
@@ -157,26 +95,18 @@ async fn texts_events_and_numbers(server: TestServer, carrier: &Carrier) {
 
     // Scheduled events: created, listed with filters and page by page, read, deleted.
     let events = assistants.scheduled_events();
-    let sms = |at: &str| ScheduledEventCreateParams {
-        scheduled_at_fixed_datetime: at.into(),
-        telnyx_agent_target: AGENT.into(),
-        telnyx_conversation_channel: "sms_chat".into(),
-        telnyx_end_user_target: USER.into(),
-        text: Some("See you tomorrow".into()),
-        ..Default::default()
-    };
     let first = events
-        .create(&assistant.id, &sms("2099-04-15T13:00:00Z"))
+        .create(&assistant.id, &scheduled_text("2099-04-15T13:00:00Z"))
         .await
         .unwrap();
     let first_id = first.scheduled_event_id.clone().unwrap();
     assert_eq!(first.status.as_deref(), Some("pending"));
     assert_eq!(first.text.as_deref(), Some("See you tomorrow"));
     let second = events
-        .create(&assistant.id, &sms("2099-05-01T09:30:00Z"))
+        .create(&assistant.id, &scheduled_text("2099-05-01T09:30:00Z"))
         .await
         .unwrap();
-    let mut call = sms("2099-06-01T09:30:00Z");
+    let mut call = scheduled_text("2099-06-01T09:30:00Z");
     call.telnyx_conversation_channel = "phone_call".into();
     call.text = None;
     let call = events.create(&assistant.id, &call).await.unwrap();
@@ -210,13 +140,7 @@ async fn texts_events_and_numbers(server: TestServer, carrier: &Carrier) {
     assert_eq!(may.data.len(), 1);
     assert_eq!(may.data[0].scheduled_event_id, second.scheduled_event_id);
     let all: Vec<_> = events
-        .list_all(
-            &assistant.id,
-            &ScheduledEventListParams {
-                page_size: Some(1),
-                ..Default::default()
-            },
-        )
+        .list_all(&assistant.id, &one_per_page!(ScheduledEventListParams))
         .try_collect()
         .await
         .unwrap();
@@ -232,24 +156,16 @@ async fn texts_events_and_numbers(server: TestServer, carrier: &Carrier) {
         "10005",
     );
     let past = events
-        .create(&assistant.id, &sms("2001-01-01T00:00:00Z"))
+        .create(&assistant.id, &scheduled_text("2001-01-01T00:00:00Z"))
         .await;
     assert!(matches!(past.unwrap_err().status(), Some(400 | 422)));
-    let mut no_text = sms("2099-04-15T13:00:00Z");
+    let mut no_text = scheduled_text("2099-04-15T13:00:00Z");
     no_text.text = None;
     assert!(events.create(&assistant.id, &no_text).await.is_err());
 
     // Phone numbers (a Parley extension).
     let numbers = server.client.ai().phone_numbers();
-    let assigned = numbers
-        .assign(&PhoneNumberAssignParams {
-            phone_number: AGENT.into(),
-            assistant_id: assistant.id.clone(),
-        })
-        .await
-        .unwrap();
-    assert_eq!(assigned.assistant_id, assistant.id);
-    assert_eq!(numbers.retrieve(AGENT).await.unwrap(), assigned);
+    assign_agent_number(&server, &assistant.id).await;
     numbers
         .assign(&PhoneNumberAssignParams {
             phone_number: USER.into(),
@@ -258,10 +174,7 @@ async fn texts_events_and_numbers(server: TestServer, carrier: &Carrier) {
         .await
         .unwrap();
     let listed: Vec<String> = numbers
-        .list_all(&PageParams {
-            page_size: Some(1),
-            ..Default::default()
-        })
+        .list_all(&page_of_one())
         .map_ok(|n| n.phone_number)
         .try_collect()
         .await
@@ -272,26 +185,4 @@ async fn texts_events_and_numbers(server: TestServer, carrier: &Carrier) {
     assert!(numbers.retrieve(AGENT).await.unwrap_err().is_not_found());
 }
 
-macro_rules! with_carrier_on_both_backends {
-    ($($scenario:ident),* $(,)?) => {
-        $(
-            mod $scenario {
-                use super::*;
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    let carrier = carrier().await;
-                    super::$scenario(spawn(Backend::Sqlite, &carrier).await, &carrier).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    let carrier = carrier().await;
-                    super::$scenario(spawn(Backend::Postgres, &carrier).await, &carrier).await;
-                }
-            }
-        )*
-    };
-}
-
-with_carrier_on_both_backends!(texts_events_and_numbers);
+on_both_backends_with!(carrier, spawn: texts_events_and_numbers);

@@ -2,18 +2,20 @@
 
 mod common;
 
+use common::fixtures::{
+    connect_hubspot, create_docs_mcp_server, disconnect, page_of_one, read_and_edit_draft,
+    read_and_regreet, restore_then_hard_delete, rollout_to, save_draft, soft_delete,
+    store_crm_and_ftp_secrets,
+};
 use common::{assert_api_error, Backend, TestServer};
 use futures::TryStreamExt;
 use parley_client::types::assistants::{
-    AssistantCreateParams, AssistantDeleteParams, AssistantMcpServer, AssistantRetrieveParams,
-    AssistantUpdateParams, VersionRetrieveParams, VersionUpdateParams,
+    AssistantCreateParams, AssistantMcpServer, VersionUpdateParams,
 };
 use parley_client::types::canary_deploys::{
-    CanaryDeployParams, CanaryRule, CanaryServe, Clause, ClauseOperator, RolloutSlot,
+    CanaryDeployParams, CanaryRule, CanaryServe, Clause, ClauseOperator,
 };
-use parley_client::types::integration_secrets::{
-    IntegrationSecretCreateParams, IntegrationSecretListParams, SecretType,
-};
+use parley_client::types::integration_secrets::IntegrationSecretCreateParams;
 use parley_client::types::integrations::IntegrationConnectionCreateParams;
 use parley_client::types::mcp_servers::{
     McpServerCreateParams, McpServerListParams, McpServerUpdateParams,
@@ -54,32 +56,12 @@ async fn assistants_are_created_read_updated_cloned_tagged_deleted_and_restored(
     assert_eq!(created.dynamic_variables_webhook_timeout_ms, Some(1500));
     assert!(created.version_id.is_some());
 
-    let fetched = assistants.retrieve(&created.id).await.unwrap();
-    assert_eq!(fetched, created);
-    let with_query = assistants
-        .retrieve_with(
-            &created.id,
-            &AssistantRetrieveParams {
-                fetch_dynamic_variables_from_webhook: Some(false),
-                from: Some("+15550001111".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!(with_query.id, created.id);
-
     // A partial update: only the greeting changes; `null` in `extra` clears a field.
-    let mut update = AssistantUpdateParams {
-        greeting: Some("Hi again!".into()),
-        ..Default::default()
-    };
-    update.extra.insert("dynamic_variables".into(), Value::Null);
-    let updated = assistants.update(&created.id, &update).await.unwrap();
-    assert_eq!(updated.greeting.as_deref(), Some("Hi again!"));
-    assert_eq!(updated.instructions, created.instructions);
+    let updated = read_and_regreet(&server, &created, |update| {
+        update.extra.insert("dynamic_variables".into(), Value::Null);
+    })
+    .await;
     assert_eq!(updated.dynamic_variables, None);
-    assert_ne!(updated.version_id, created.version_id);
 
     let clone = assistants.clone(&created.id).await.unwrap();
     assert_eq!(clone.name, "Support (Clone)");
@@ -126,10 +108,7 @@ async fn assistants_are_created_read_updated_cloned_tagged_deleted_and_restored(
     assert_eq!(second.data.len(), 1);
     assert_eq!(second.meta.unwrap().page_number, 2);
     let streamed: Vec<String> = assistants
-        .list_all(&PageParams {
-            page_size: Some(1),
-            ..Default::default()
-        })
+        .list_all(&page_of_one())
         .map_ok(|a| a.name)
         .try_collect()
         .await
@@ -137,9 +116,7 @@ async fn assistants_are_created_read_updated_cloned_tagged_deleted_and_restored(
     assert_eq!(streamed, names);
 
     // Soft delete, the deleted views, restore; then a hard delete.
-    let deleted = assistants.delete(&clone.id).await.unwrap();
-    assert!(deleted.deleted && deleted.id == clone.id && deleted.object == "assistant");
-    assert_api_error(assistants.retrieve(&clone.id).await, 404, "10005");
+    soft_delete(&server, &clone.id).await;
     let page = assistants.deleted().list().await.unwrap();
     assert_eq!(page.data.len(), 1);
     assert_eq!(page.data[0].assistant.id, clone.id);
@@ -149,47 +126,19 @@ async fn assistants_are_created_read_updated_cloned_tagged_deleted_and_restored(
     assistants.delete(&created.id).await.unwrap();
     let every: Vec<_> = assistants
         .deleted()
-        .list_all(&PageParams {
-            page_size: Some(1),
-            ..Default::default()
-        })
+        .list_all(&page_of_one())
         .try_collect()
         .await
         .unwrap();
     assert_eq!(every.len(), 2);
-    let restored = assistants.restore(&clone.id).await.unwrap();
-    assert_eq!(restored.id, clone.id);
-    assert_eq!(assistants.retrieve(&clone.id).await.unwrap().id, clone.id);
-    assistants
-        .delete_with(
-            &clone.id,
-            &AssistantDeleteParams {
-                hard_delete: Some(true),
-            },
-        )
-        .await
-        .unwrap();
-    assert_api_error(assistants.deleted().retrieve(&clone.id).await, 404, "10005");
-    assert_api_error(assistants.restore(&clone.id).await, 404, "10005");
+    restore_then_hard_delete(&server, &clone.id).await;
 }
 
 async fn versions_and_canary_deploys_are_managed(server: TestServer) {
     let assistants = server.client.ai().assistants();
     let created = assistants.create(&assistant("Versioned")).await.unwrap();
     let main = created.version_id.clone().unwrap();
-    let draft = assistants
-        .update(
-            &created.id,
-            &AssistantUpdateParams {
-                instructions: Some("Draft instructions.".into()),
-                promote_to_main: Some(false),
-                version_name: Some("draft one".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    let draft_id = draft.version_id.clone().unwrap();
+    let draft_id = save_draft(&server, &created.id).await;
     assert_eq!(
         assistants.retrieve(&created.id).await.unwrap().version_id,
         Some(main.clone()),
@@ -204,32 +153,8 @@ async fn versions_and_canary_deploys_are_managed(server: TestServer) {
         .filter_map(|v| v.version_id.clone())
         .collect();
     assert_eq!(ids, [draft_id.clone(), main.clone()], "newest first");
-    let fetched = versions.retrieve(&created.id, &draft_id).await.unwrap();
-    assert_eq!(fetched.instructions, "Draft instructions.");
+    let (fetched, edited) = read_and_edit_draft(&server, &created.id, &draft_id).await;
     assert_eq!(fetched.version_name.as_deref(), Some("draft one"));
-    let fetched = versions
-        .retrieve_with(
-            &created.id,
-            &draft_id,
-            &VersionRetrieveParams {
-                include_mcp_servers: Some(true),
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!(fetched.version_id.as_deref(), Some(draft_id.as_str()));
-    let edited = versions
-        .update(
-            &created.id,
-            &draft_id,
-            &VersionUpdateParams {
-                greeting: Some("Draft greeting".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!(edited.greeting.as_deref(), Some("Draft greeting"));
     assert_eq!(edited.version_id.as_deref(), Some(draft_id.as_str()));
     let refused = assert_api_error(
         versions
@@ -248,15 +173,7 @@ async fn versions_and_canary_deploys_are_managed(server: TestServer) {
     // The canary deploy: create, read, replace, and its hold on the versions it serves.
     let canary = assistants.canary_deploys();
     assert_api_error(canary.retrieve(&created.id).await, 404, "10005");
-    let rollout = CanaryDeployParams {
-        rules: vec![CanaryRule {
-            matches: vec![],
-            serve: CanaryServe::rollout(vec![RolloutSlot {
-                version_id: draft_id.clone(),
-                weight: 25.0,
-            }]),
-        }],
-    };
+    let rollout = rollout_to(&draft_id, 25.0);
     let deploy = canary.create(&created.id, &rollout).await.unwrap();
     assert_eq!(deploy.assistant_id, created.id);
     assert_eq!(deploy.rules, rollout.rules);
@@ -301,22 +218,12 @@ async fn versions_and_canary_deploys_are_managed(server: TestServer) {
 
 async fn mcp_servers_secrets_and_integrations_are_managed(server: TestServer) {
     let secrets = server.client.integration_secrets();
-    let token = secrets
-        .create(&IntegrationSecretCreateParams::bearer(
-            "crm-token",
-            "t0ken-value",
-        ))
-        .await
-        .unwrap();
-    assert_eq!(token.identifier, "crm-token");
+    let (token, basic, identifiers) = store_crm_and_ftp_secrets(&server, "t0ken-value").await;
     assert_eq!(token.record_type.as_deref(), Some("integration_secret"));
     assert!(!serde_json::to_string(&token)
         .unwrap()
         .contains("t0ken-value"));
-    let basic = secrets
-        .create(&IntegrationSecretCreateParams::basic("ftp", "user", "pa55"))
-        .await
-        .unwrap();
+    assert_eq!(identifiers, ["crm-token", "ftp"]);
     let error = assert_api_error(
         secrets
             .create(&IntegrationSecretCreateParams::bearer("crm-token", "again"))
@@ -327,41 +234,13 @@ async fn mcp_servers_secrets_and_integrations_are_managed(server: TestServer) {
     assert!(error.to_string().contains("/identifier"), "{error}");
     let page = secrets.list().await.unwrap();
     assert_eq!(page.meta.total_results, 2);
-    let only_basic = secrets
-        .list_with(&IntegrationSecretListParams {
-            filter_type: Some(SecretType::Basic),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(only_basic.data.len(), 1);
-    assert_eq!(only_basic.data[0].id, basic.id);
-    let identifiers: Vec<String> = secrets
-        .list_all(&IntegrationSecretListParams {
-            page_size: Some(1),
-            ..Default::default()
-        })
-        .map_ok(|s| s.identifier)
-        .try_collect()
-        .await
-        .unwrap();
-    assert_eq!(identifiers, ["crm-token", "ftp"]);
 
     // MCP servers: three, listed one per page until the empty page.
     let mcp = server.client.ai().mcp_servers();
-    let first = mcp
-        .create(&McpServerCreateParams {
-            name: "Docs".into(),
-            server_type: "streamable-http".into(),
-            url: "https://mcp.example.com/mcp".into(),
-            allowed_tools: Some(vec!["search".into()]),
-            api_key_ref: Some("crm-token".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(first.server_type, "streamable-http");
-    assert_eq!(first.api_key_ref.as_deref(), Some("crm-token"));
+    let first = create_docs_mcp_server(&server, |params| {
+        params.allowed_tools = Some(vec!["search".into()]);
+    })
+    .await;
     for (name, kind) in [("Legacy", "sse"), ("Plain", "http")] {
         mcp.create(&McpServerCreateParams {
             name: name.into(),
@@ -383,10 +262,7 @@ async fn mcp_servers_secrets_and_integrations_are_managed(server: TestServer) {
     assert_eq!(sse.len(), 1);
     assert_eq!(sse[0].name, "Legacy");
     let names: Vec<String> = mcp
-        .list_all(&McpServerListParams {
-            page_size: Some(1),
-            ..Default::default()
-        })
+        .list_all(&one_per_page!(McpServerListParams))
         .map_ok(|s| s.name)
         .try_collect()
         .await
@@ -433,36 +309,13 @@ async fn mcp_servers_secrets_and_integrations_are_managed(server: TestServer) {
     let integrations = server.client.ai().integrations();
     let catalogue = integrations.list().await.unwrap();
     assert!(catalogue.data.len() >= 9);
-    let hubspot = integrations.retrieve("hubspot").await.unwrap();
-    assert_eq!(hubspot.status, "disconnected");
-    assert!(!hubspot.available_tools.is_empty());
-    let connections = integrations.connections();
-    let connection = connections
-        .create(&IntegrationConnectionCreateParams {
-            integration_id: "hubspot".into(),
-            api_key_ref: "crm-token".into(),
-            allowed_tools: Some(vec![hubspot.available_tools[0].clone()]),
-            base_url: None,
-        })
-        .await
-        .unwrap();
+    let (hubspot, connection) = connect_hubspot(&server).await;
     assert_eq!(
         connection.allowed_tools,
         [hubspot.available_tools[0].clone()]
     );
     assert_eq!(connection.api_key_ref.as_deref(), Some("crm-token"));
-    assert_eq!(
-        connections.retrieve(&connection.id).await.unwrap(),
-        connection
-    );
-    assert_eq!(
-        connections.list().await.unwrap().data,
-        std::slice::from_ref(&connection)
-    );
-    assert_eq!(
-        integrations.retrieve("hubspot").await.unwrap().status,
-        "connected"
-    );
+    let connections = integrations.connections();
     assert_api_error(
         connections
             .create(&IntegrationConnectionCreateParams {
@@ -474,8 +327,7 @@ async fn mcp_servers_secrets_and_integrations_are_managed(server: TestServer) {
         422,
         "10016",
     );
-    connections.delete(&connection.id).await.unwrap();
-    assert_api_error(connections.retrieve(&connection.id).await, 404, "10005");
+    disconnect(&server, &connection.id).await;
     assert_api_error(integrations.retrieve("nope").await, 404, "10005");
 
     secrets.delete(&basic.id).await.unwrap();

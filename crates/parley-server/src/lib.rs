@@ -5,6 +5,7 @@
 //! - [`error`]: [`ApiError`], the single place where a failure becomes the Telnyx envelope.
 //! - [`extract`]: request extractors whose rejections are [`ApiError`]s.
 //! - [`auth`], [`idempotency`]: middleware of every `/v2` route.
+//! - [`metrics`]: per-route request counters and latencies, `GET /metrics`.
 //! - [`routes`]: one module per resource, mirroring the URL.
 //! - [`secrets`]: the master key, resolving integration secrets, checking `*_ref` fields.
 //! - [`outbound`]: HTTP to user-configured URLs behind the private-address policy.
@@ -28,6 +29,7 @@ pub mod idempotency;
 pub mod jobs;
 pub mod knowledge;
 pub mod llm;
+pub mod metrics;
 pub mod outbound;
 pub mod outreach;
 pub mod routes;

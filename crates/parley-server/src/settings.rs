@@ -66,7 +66,17 @@ pub struct Settings {
     pub carrier: CarrierSettings,
     /// Knowledge bases: the S3-compatible API, embedding models, URL crawling.
     pub knowledge: KnowledgeSettings,
+    /// Whether requests are counted and `GET /metrics` is served (`PARLEY_METRICS`,
+    /// `metrics`).
+    pub metrics: bool,
+    /// How long a node keeps a verified API key before looking it up again
+    /// (`PARLEY_AUTH_CACHE_MS`, `auth_cache_ms`; 0 turns the cache off): the most a revoked
+    /// key keeps working on a running node.
+    pub auth_cache_ms: u64,
 }
+
+/// The longest `auth_cache_ms` accepted: one minute.
+pub const MAX_AUTH_CACHE_MS: u64 = 60_000;
 
 /// Default most user turns of a test conversation (`PARLEY_EVAL_MAX_TURNS`).
 pub const DEFAULT_EVAL_MAX_TURNS: u32 = 10;
@@ -387,6 +397,8 @@ impl Default for Settings {
             eval: EvalSettings::default(),
             carrier: CarrierSettings::default(),
             knowledge: KnowledgeSettings::default(),
+            metrics: true,
+            auth_cache_ms: 1_000,
         }
     }
 }
@@ -408,6 +420,68 @@ pub struct KnowledgeSettings {
     /// in the TOML file: `name` is `thenlper/gte-large` or `intfloat/multilingual-e5-large`).
     /// A name without an entry is embedded by the local all-MiniLM-L6-v2.
     pub embedding_models: Vec<ModelRoute>,
+    /// Where object bytes are kept (`PARLEY_OBJECT_STORE`, `object_store`: `local` or `s3`).
+    pub object_store: ObjectStoreSettings,
+}
+
+/// Where object bytes are kept (see [`crate::knowledge::blobs`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ObjectStoreSettings {
+    /// Files under `DATA_DIR/objects`, seen by this node only (`local`, the default).
+    #[default]
+    Local,
+    /// An S3 (or S3-compatible) bucket every node shares (`s3`).
+    S3(S3Settings),
+}
+
+/// Default region of the S3 bucket (`PARLEY_S3_REGION`).
+pub const DEFAULT_S3_REGION: &str = "us-east-1";
+
+/// The S3 bucket object bytes are kept in when `object_store` is `s3`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct S3Settings {
+    /// The bucket (`PARLEY_S3_BUCKET`, `s3_bucket`); it must exist.
+    pub bucket: String,
+    /// The service's root URL for any S3-compatible service, path-style requests
+    /// (`PARLEY_S3_ENDPOINT`, `s3_endpoint`; no trailing `/`); `None` for AWS S3 itself. An
+    /// `http://` endpoint is used over plain HTTP.
+    pub endpoint: Option<String>,
+    /// The bucket's region (`PARLEY_S3_REGION`, `s3_region`; default `us-east-1`).
+    pub region: String,
+    /// Access key id (`PARLEY_S3_ACCESS_KEY_ID`, `s3_access_key_id`), with the secret; without
+    /// both, the credentials of the environment Parley runs in (instance or task role) are used.
+    pub access_key_id: Option<String>,
+    /// Secret access key (`PARLEY_S3_SECRET_ACCESS_KEY`, `s3_secret_access_key`). Its `Debug`
+    /// prints `***`.
+    pub secret_access_key: Option<String>,
+    /// Names of blobs start with this (`PARLEY_S3_PREFIX`, `s3_prefix`; no leading or trailing
+    /// `/`), so one bucket can hold several deployments.
+    pub prefix: Option<String>,
+}
+
+impl S3Settings {
+    /// Whether requests go over plain HTTP (an `http://` endpoint).
+    pub fn allow_http(&self) -> bool {
+        self.endpoint
+            .as_deref()
+            .is_some_and(|e| e.starts_with("http://"))
+    }
+}
+
+impl std::fmt::Debug for S3Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Settings")
+            .field("bucket", &self.bucket)
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field(
+                "secret_access_key",
+                &self.secret_access_key.as_ref().map(|_| "***"),
+            )
+            .field("prefix", &self.prefix)
+            .finish()
+    }
 }
 
 impl Default for KnowledgeSettings {
@@ -416,6 +490,7 @@ impl Default for KnowledgeSettings {
             s3_max_object_bytes: DEFAULT_S3_MAX_OBJECT_BYTES,
             crawl_max_pages: 20,
             embedding_models: Vec::new(),
+            object_store: ObjectStoreSettings::Local,
         }
     }
 }
@@ -487,6 +562,15 @@ struct FileSettings {
     scheduler_min_retry_secs: Option<u32>,
     s3_max_object_bytes: Option<u64>,
     crawl_max_pages: Option<usize>,
+    object_store: Option<String>,
+    s3_bucket: Option<String>,
+    s3_endpoint: Option<String>,
+    s3_region: Option<String>,
+    s3_access_key_id: Option<String>,
+    s3_secret_access_key: Option<SecretText>,
+    s3_prefix: Option<String>,
+    metrics: Option<bool>,
+    auth_cache_ms: Option<u64>,
     #[serde(default)]
     embedding_models: Vec<ModelRoute>,
     #[serde(default)]
@@ -634,6 +718,8 @@ impl Settings {
                     raw.eval_max_duration_secs = Some(parse_u32(&name, &value)?)
                 }
                 "PARLEY_WORKER" => raw.worker = Some(parse_bool(&name, &value)?),
+                "PARLEY_METRICS" => raw.metrics = Some(parse_bool(&name, &value)?),
+                "PARLEY_AUTH_CACHE_MS" => raw.auth_cache_ms = Some(parse_usize(&value)? as u64),
                 "PARLEY_JOBS_POLL_MS" => raw.jobs_poll_ms = Some(parse_usize(&value)? as u64),
                 "PARLEY_JOBS_LEASE_SECS" => raw.jobs_lease_secs = Some(parse_usize(&value)? as u64),
                 "PARLEY_JOBS_CONCURRENCY" => raw.jobs_concurrency = Some(parse_usize(&value)?),
@@ -667,6 +753,13 @@ impl Settings {
                     raw.s3_max_object_bytes = Some(parse_usize(&value)? as u64)
                 }
                 "PARLEY_CRAWL_MAX_PAGES" => raw.crawl_max_pages = Some(parse_usize(&value)?),
+                "PARLEY_OBJECT_STORE" => raw.object_store = Some(value),
+                "PARLEY_S3_BUCKET" => raw.s3_bucket = Some(value),
+                "PARLEY_S3_ENDPOINT" => raw.s3_endpoint = Some(value),
+                "PARLEY_S3_REGION" => raw.s3_region = Some(value),
+                "PARLEY_S3_ACCESS_KEY_ID" => raw.s3_access_key_id = Some(value),
+                "PARLEY_S3_SECRET_ACCESS_KEY" => raw.s3_secret_access_key = Some(SecretText(value)),
+                "PARLEY_S3_PREFIX" => raw.s3_prefix = Some(value),
                 "PARLEY_SCHEDULER_MIN_RETRY_SECS" => {
                     raw.scheduler_min_retry_secs = Some(parse_u32(&name, &value)?)
                 }
@@ -715,6 +808,7 @@ impl Settings {
                 .max(1024),
             crawl_max_pages: raw.crawl_max_pages.unwrap_or(20).max(1),
             embedding_models: std::mem::take(&mut raw.embedding_models),
+            object_store: Self::validate_object_store(&mut raw)?,
         };
         let listen = match raw.listen {
             Some(text) => text.parse().map_err(|_| {
@@ -789,6 +883,19 @@ impl Settings {
             eval,
             carrier,
             knowledge,
+            metrics: raw.metrics.unwrap_or(defaults.metrics),
+            auth_cache_ms: match raw.auth_cache_ms.unwrap_or(defaults.auth_cache_ms) {
+                ms if ms > MAX_AUTH_CACHE_MS => {
+                    return Err(invalid(
+                        "auth_cache_ms",
+                        format!(
+                            "{ms} is longer than {MAX_AUTH_CACHE_MS} ms (a revoked key would keep \
+                             working that long)"
+                        ),
+                    ))
+                }
+                ms => ms,
+            },
         })
     }
 
@@ -907,6 +1014,99 @@ impl Settings {
             )?,
             min_retry_secs,
         })
+    }
+
+    fn validate_object_store(raw: &mut FileSettings) -> Result<ObjectStoreSettings, SettingsError> {
+        let text =
+            |value: Option<String>| value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let kind = text(raw.object_store.take()).unwrap_or_else(|| "local".to_owned());
+        let bucket = text(raw.s3_bucket.take());
+        let endpoint = text(raw.s3_endpoint.take()).map(|e| e.trim_end_matches('/').to_owned());
+        let region = text(raw.s3_region.take());
+        let access_key_id = text(raw.s3_access_key_id.take());
+        let secret_access_key = text(raw.s3_secret_access_key.take().map(|s| s.0));
+        let prefix = text(raw.s3_prefix.take()).map(|p| p.trim_matches('/').to_owned());
+        match kind.to_ascii_lowercase().as_str() {
+            "local" => {
+                let given = [
+                    ("s3_bucket", bucket.is_some()),
+                    ("s3_endpoint", endpoint.is_some()),
+                    ("s3_region", region.is_some()),
+                    ("s3_access_key_id", access_key_id.is_some()),
+                    ("s3_secret_access_key", secret_access_key.is_some()),
+                    ("s3_prefix", prefix.is_some()),
+                ];
+                match given.iter().find(|(_, set)| *set) {
+                    Some((name, _)) => Err(invalid(
+                        name,
+                        "is set but object_store is local; set object_store to s3 to keep \
+                         object bytes in S3",
+                    )),
+                    None => Ok(ObjectStoreSettings::Local),
+                }
+            }
+            "s3" => {
+                let bucket = bucket
+                    .ok_or_else(|| invalid("s3_bucket", "is required when object_store is s3"))?;
+                if bucket.contains('/') || bucket.chars().any(char::is_whitespace) {
+                    return Err(invalid(
+                        "s3_bucket",
+                        format!("{bucket:?} is not a bucket name"),
+                    ));
+                }
+                if let Some(url) = &endpoint {
+                    let parsed = url::Url::parse(url).ok().filter(|u| {
+                        matches!(u.scheme(), "http" | "https")
+                            && u.host().is_some()
+                            && u.query().is_none()
+                    });
+                    if parsed.is_none() {
+                        return Err(invalid(
+                            "s3_endpoint",
+                            format!("{url:?} is not an http(s) URL"),
+                        ));
+                    }
+                }
+                match (&access_key_id, &secret_access_key) {
+                    (Some(_), None) => {
+                        return Err(invalid(
+                            "s3_secret_access_key",
+                            "is required with s3_access_key_id",
+                        ))
+                    }
+                    (None, Some(_)) => {
+                        return Err(invalid(
+                            "s3_access_key_id",
+                            "is required with s3_secret_access_key",
+                        ))
+                    }
+                    _ => {}
+                }
+                if let Some(prefix) = &prefix {
+                    if prefix
+                        .split('/')
+                        .any(|part| part.is_empty() || part == "." || part == "..")
+                    {
+                        return Err(invalid(
+                            "s3_prefix",
+                            format!("{prefix:?} has an empty, `.` or `..` segment"),
+                        ));
+                    }
+                }
+                Ok(ObjectStoreSettings::S3(S3Settings {
+                    bucket,
+                    endpoint,
+                    region: region.unwrap_or_else(|| DEFAULT_S3_REGION.to_owned()),
+                    access_key_id,
+                    secret_access_key,
+                    prefix,
+                }))
+            }
+            other => Err(invalid(
+                "object_store",
+                format!("{other:?} is not local or s3"),
+            )),
+        }
     }
 
     fn validate_jobs(raw: &FileSettings) -> Result<JobSettings, SettingsError> {
@@ -1282,6 +1482,92 @@ mod tests {
     }
 
     #[test]
+    fn object_store_is_local_by_default_and_s3_settings_are_checked() {
+        let settings = Settings::load(None, [], Overrides::default()).unwrap();
+        assert_eq!(settings.knowledge.object_store, ObjectStoreSettings::Local);
+        let settings = Settings::load(
+            None,
+            env(&[
+                ("PARLEY_OBJECT_STORE", "s3"),
+                ("PARLEY_S3_BUCKET", "parley-objects"),
+                ("PARLEY_S3_ENDPOINT", "http://minio.internal:9000/"),
+                ("PARLEY_S3_ACCESS_KEY_ID", "AKIA0000"),
+                ("PARLEY_S3_SECRET_ACCESS_KEY", "very-secret-value"),
+                ("PARLEY_S3_PREFIX", "/prod/"),
+            ]),
+            Overrides::default(),
+        )
+        .unwrap();
+        let ObjectStoreSettings::S3(s3) = &settings.knowledge.object_store else {
+            panic!("not s3: {:?}", settings.knowledge.object_store);
+        };
+        assert_eq!(s3.bucket, "parley-objects");
+        assert_eq!(s3.endpoint.as_deref(), Some("http://minio.internal:9000"));
+        assert_eq!(s3.region, DEFAULT_S3_REGION);
+        assert_eq!(s3.prefix.as_deref(), Some("prod"));
+        assert!(s3.allow_http());
+        assert!(!format!("{settings:?}").contains("very-secret-value"));
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("parley.toml");
+        std::fs::write(
+            &file,
+            "object_store = \"s3\"\ns3_bucket = \"b\"\ns3_region = \"eu-west-1\"\n",
+        )
+        .unwrap();
+        let settings = Settings::load(Some(&file), [], Overrides::default()).unwrap();
+        let ObjectStoreSettings::S3(s3) = &settings.knowledge.object_store else {
+            panic!("not s3");
+        };
+        assert_eq!(s3.region, "eu-west-1");
+        assert!(s3.endpoint.is_none() && s3.access_key_id.is_none() && !s3.allow_http());
+
+        for (pairs, named) in [
+            (vec![("PARLEY_OBJECT_STORE", "gcs")], "object_store"),
+            (vec![("PARLEY_OBJECT_STORE", "s3")], "s3_bucket"),
+            (vec![("PARLEY_S3_BUCKET", "b")], "s3_bucket"),
+            (
+                vec![
+                    ("PARLEY_OBJECT_STORE", "s3"),
+                    ("PARLEY_S3_BUCKET", "b"),
+                    ("PARLEY_S3_ENDPOINT", "minio:9000"),
+                ],
+                "s3_endpoint",
+            ),
+            (
+                vec![
+                    ("PARLEY_OBJECT_STORE", "s3"),
+                    ("PARLEY_S3_BUCKET", "b"),
+                    ("PARLEY_S3_ACCESS_KEY_ID", "AKIA0000"),
+                ],
+                "s3_secret_access_key",
+            ),
+            (
+                vec![
+                    ("PARLEY_OBJECT_STORE", "s3"),
+                    ("PARLEY_S3_BUCKET", "b"),
+                    ("PARLEY_S3_SECRET_ACCESS_KEY", "very-secret-value"),
+                ],
+                "s3_access_key_id",
+            ),
+            (
+                vec![
+                    ("PARLEY_OBJECT_STORE", "s3"),
+                    ("PARLEY_S3_BUCKET", "b"),
+                    ("PARLEY_S3_PREFIX", "a//b"),
+                ],
+                "s3_prefix",
+            ),
+        ] {
+            let err = Settings::load(None, env(&pairs), Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(named), "{pairs:?}: {err}");
+            assert!(!err.contains("very-secret-value"), "{err}");
+        }
+    }
+
+    #[test]
     fn master_key_is_read_validated_and_never_printed() {
         let hex_key = "8f".repeat(32);
         let settings = Settings::load(
@@ -1325,5 +1611,47 @@ mod tests {
         std::fs::write(&file, "master_key = \"\"\n").unwrap();
         let settings = Settings::load(Some(&file), [], Overrides::default()).unwrap();
         assert!(settings.master_key.is_none(), "an empty key means none");
+    }
+
+    #[test]
+    fn metrics_are_on_unless_turned_off() {
+        let on = Settings::load(None, [], Overrides::default()).unwrap();
+        assert!(on.metrics);
+        let off = Settings::load(
+            None,
+            env(&[("PARLEY_METRICS", "false")]),
+            Overrides::default(),
+        )
+        .unwrap();
+        assert!(!off.metrics);
+        let err = Settings::load(
+            None,
+            env(&[("PARLEY_METRICS", "maybe")]),
+            Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("PARLEY_METRICS"), "{err}");
+    }
+
+    #[test]
+    fn the_key_cache_lasts_a_second_unless_set_and_at_most_a_minute() {
+        let default = Settings::load(None, [], Overrides::default()).unwrap();
+        assert_eq!(default.auth_cache_ms, 1_000);
+        let off = Settings::load(
+            None,
+            env(&[("PARLEY_AUTH_CACHE_MS", "0")]),
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(off.auth_cache_ms, 0);
+        let err = Settings::load(
+            None,
+            env(&[("PARLEY_AUTH_CACHE_MS", "600000")]),
+            Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("auth_cache_ms"), "{err}");
     }
 }

@@ -157,7 +157,11 @@ impl Application {
             );
         }
         let carrier = Arc::new(crate::carrier::Carrier::new(&settings.carrier));
-        let knowledge = Arc::new(crate::knowledge::Knowledge::new(&settings));
+        let knowledge = Arc::new(
+            crate::knowledge::Knowledge::new(&settings)
+                .await
+                .context("cannot open the object store")?,
+        );
         Ok(Self {
             listener,
             state: AppState {
@@ -176,6 +180,8 @@ impl Application {
                 )),
                 jobs: Arc::default(),
                 carrier,
+                metrics: Arc::default(),
+                keys: Arc::default(),
             },
             generated_key,
         })

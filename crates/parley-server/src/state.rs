@@ -38,6 +38,10 @@ pub struct AppState {
     pub knowledge: Arc<crate::knowledge::Knowledge>,
     /// Telnyx's Messaging and Call Control APIs (texts and calls).
     pub carrier: Arc<Carrier>,
+    /// Per-route request counters and latencies (`GET /metrics`).
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// API keys this node verified recently (`auth_cache_ms`).
+    pub keys: Arc<crate::auth::KeyCache>,
 }
 
 /// Per-conversation locks: turns of one conversation run one after another (in this process),

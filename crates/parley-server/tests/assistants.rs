@@ -444,26 +444,46 @@ async fn authentication_is_required_and_checked(app: TestApp) {
         .await
         .unwrap();
     assert_error(&TestApp::reply(basic).await, 401, "10009");
-    // A revoked key stops working.
+}
+
+/// A revoked key stops working once the node's key cache (`auth_cache_ms`, 1 s) lets go of
+/// it.
+async fn a_revoked_key_stops_working_within_the_cache_time(backend: Backend) {
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let app = TestApp::spawn_with_clock(backend, clock.clone()).await;
+    let list = |key: String| {
+        let app = &app;
+        async move {
+            app.send(Method::GET, "/v2/ai/assistants", None, Some(&key))
+                .await
+        }
+    };
     let key = app.key_for_new_org("revoking").await;
-    assert_eq!(
-        app.send(Method::GET, "/v2/ai/assistants", None, Some(&key))
-            .await
-            .status,
-        StatusCode::OK
-    );
+    assert_eq!(list(key.clone()).await.status, StatusCode::OK);
     let prefix = parley_core::apikey::display_prefix(&key);
     assert!(app
         .store
         .revoke_api_key(&prefix, app.clock.now())
         .await
         .unwrap());
-    assert_error(
-        &app.send(Method::GET, "/v2/ai/assistants", None, Some(&key))
-            .await,
-        401,
-        "10009",
-    );
+    // Verified 0.9 s ago: still remembered.
+    clock.advance(chrono::Duration::milliseconds(900));
+    assert_eq!(list(key.clone()).await.status, StatusCode::OK);
+    // A second after it was verified the node asks the database again.
+    clock.advance(chrono::Duration::milliseconds(100));
+    assert_error(&list(key.clone()).await, 401, "10009");
+    clock.advance(chrono::Duration::seconds(5));
+    assert_error(&list(key).await, 401, "10009");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_key_stops_working_within_the_cache_time_sqlite() {
+    a_revoked_key_stops_working_within_the_cache_time(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_key_stops_working_within_the_cache_time_postgres() {
+    a_revoked_key_stops_working_within_the_cache_time(Backend::Postgres).await;
 }
 
 async fn organizations_cannot_see_each_other(app: TestApp) {

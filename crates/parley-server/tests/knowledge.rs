@@ -7,9 +7,9 @@
 
 mod common;
 
-use common::{assert_error, Backend, TestApp};
+use common::{assert_error, s3_as, Backend, S3Reply, TestApp};
 use parley_llm::test_support::Reply as LlmReply;
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use serde_json::{json, Value};
 use sha2::Digest;
 
@@ -28,53 +28,6 @@ async fn spawn(backend: Backend) -> TestApp {
 fn with_models(settings: &mut parley_server::Settings) {
     settings.llm.models_dir = parley_llm::models::default_models_dir(std::env::vars());
     settings.llm.pull_models = true;
-}
-
-/// An S3 response.
-struct S3Reply {
-    status: StatusCode,
-    headers: reqwest::header::HeaderMap,
-    body: Vec<u8>,
-}
-
-impl S3Reply {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
-/// A SigV4-shaped Authorization header for access key `key` (the signature is not checked).
-fn sigv4(key: &str) -> String {
-    format!(
-        "AWS4-HMAC-SHA256 Credential={key}/20260301/us-east-1/s3/aws4_request, \
-         SignedHeaders=host;x-amz-date, Signature=0123456789abcdef"
-    )
-}
-
-async fn s3_as(
-    app: &TestApp,
-    key: Option<&str>,
-    method: Method,
-    path: &str,
-    body: Option<Vec<u8>>,
-    headers: &[(&str, &str)],
-) -> S3Reply {
-    let mut request = app.http.request(method, app.url(path));
-    if let Some(key) = key {
-        request = request.header("authorization", sigv4(key));
-    }
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    if let Some(body) = body {
-        request = request.body(body);
-    }
-    let response = request.send().await.expect("request reaches the server");
-    S3Reply {
-        status: response.status(),
-        headers: response.headers().clone(),
-        body: response.bytes().await.unwrap().to_vec(),
-    }
 }
 
 async fn s3(app: &TestApp, method: Method, path: &str, body: Option<&[u8]>) -> S3Reply {
@@ -333,7 +286,20 @@ async fn s3_api_stores_lists_and_deletes_objects(backend: Backend) {
     app.stop().await;
 }
 
-/// Creates bucket `name` and puts the fixtures (and two files no loader reads) into it.
+/// A valid PDF of 12-point Helvetica text, one page per entry of `pages`.
+fn pdf(pages: &[&str]) -> Vec<u8> {
+    let pages: Vec<[&str; 1]> = pages.iter().map(|page| [*page]).collect();
+    let pages: Vec<&[&str]> = pages.iter().map(|page| &page[..]).collect();
+    parley_core::knowledge::pdf::write_text_pdf(&pages)
+}
+
+/// The pages of `manual.pdf`.
+const MANUAL_PAGES: [&str; 2] = [
+    "Tyre pressure for the gravel bike: 2.8 bar at the front and 3.0 bar at the back.",
+    "Clean the chain every 300 kilometres and wax it with Harbor chain wax.",
+];
+
+/// Creates bucket `name` and puts the fixtures, a PDF, a broken PDF and a binary file into it.
 async fn fill_bucket(app: &TestApp, name: &str) {
     assert_eq!(
         s3(app, Method::PUT, &format!("/s3/{name}"), None)
@@ -361,7 +327,15 @@ async fn fill_bucket(app: &TestApp, name: &str) {
         app,
         Method::PUT,
         &format!("/s3/{name}/manual.pdf"),
-        Some(b"%PDF-1.7 ..."),
+        Some(&pdf(&MANUAL_PAGES)),
+    )
+    .await;
+    let broken = pdf(&MANUAL_PAGES);
+    s3(
+        app,
+        Method::PUT,
+        &format!("/s3/{name}/broken.pdf"),
+        Some(&broken[..broken.len() / 2]),
     )
     .await;
     s3(
@@ -455,11 +429,12 @@ async fn buckets_are_embedded_searched_and_kept_in_sync(backend: Backend) {
             .cloned()
             .unwrap_or_else(|| panic!("{name} missing from {files}"))
     };
-    assert_eq!(files.as_array().unwrap().len(), 7);
+    assert_eq!(files.as_array().unwrap().len(), 8);
     assert_eq!(by_name("warranty.txt")["status"], "success");
     assert!(by_name("warranty.txt")["last_embedded_at"].is_string());
-    assert_eq!(by_name("manual.pdf")["status"], "failed");
-    assert!(by_name("manual.pdf")["error_reason"]
+    assert_eq!(by_name("manual.pdf")["status"], "success", "{files}");
+    assert_eq!(by_name("broken.pdf")["status"], "failed");
+    assert!(by_name("broken.pdf")["error_reason"]
         .as_str()
         .unwrap()
         .contains("PDF"));
@@ -509,6 +484,25 @@ async fn buckets_are_embedded_searched_and_kept_in_sync(backend: Backend) {
         .as_str()
         .unwrap()
         .contains("7.9 kg"));
+    // The PDF is read: both pages are found.
+    for (query, page) in [
+        (
+            "What tyre pressure does the gravel bike need?",
+            MANUAL_PAGES[0],
+        ),
+        (
+            "How often should I clean and wax the chain?",
+            MANUAL_PAGES[1],
+        ),
+    ] {
+        let found = search(&app, "harbor", query, 1).await;
+        let hit = &found.body["data"][0];
+        assert_eq!(hit["metadata"]["filename"], "manual.pdf", "{query}: {hit}");
+        assert!(
+            hit["document_chunk"].as_str().unwrap().contains(page),
+            "{query}: {hit}"
+        );
+    }
     assert_error(&search(&app, "nope", "anything", 3).await, 404, "10005");
     let no_query = app
         .post(
@@ -562,7 +556,7 @@ async fn buckets_are_embedded_searched_and_kept_in_sync(backend: Backend) {
         .iter()
         .all(|h| h["metadata"]["filename"] != "faq.json"));
     let files = app.get("/v2/ai/embeddings/buckets/harbor").await.body["data"].clone();
-    assert_eq!(files.as_array().unwrap().len(), 6, "{files}");
+    assert_eq!(files.as_array().unwrap().len(), 7, "{files}");
 
     // A second task skips unchanged files.
     let again = app

@@ -1,23 +1,16 @@
-//! Retrieval quality and speed.
+//! Retrieval quality.
 //!
 //! `retrieval_recall`: the documents in `tests/fixtures/knowledge` (a fictional bike shop's
 //! returns policy, shipping page, warranty, catalogue and FAQ) are embedded through the API
 //! with the local model, then each of the 35 questions of `eval.json` is searched; a question
 //! is answered at k when one of the first k chunks contains its expected passage. Prints
-//! recall@1, recall@5 and ingestion speed; fails if recall drops below the floor.
-//!
-//! `search_at_scale` (ignored; `cargo test -p parley-server --test retrieval_eval -- --ignored
-//! --nocapture`): 10,000 and 100,000 random unit vectors in one bucket, on SQLite and
-//! PostgreSQL; prints the cold load of the bucket's vectors and p50/p99 of
-//! `POST /ai/embeddings/similarity-search` (query embedding included) and of the exact scan
-//! alone.
+//! recall@1, recall@5 and ingestion speed; fails if recall drops below the floor. (Search
+//! speed at scale is `parley bench search`.)
 
 mod common;
 
 use common::{Backend, TestApp};
 use parley_core::apikey;
-use parley_core::knowledge::vectors;
-use parley_store::{EmbeddedFile, NewChunk};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -164,132 +157,4 @@ async fn retrieval_recall() {
     assert!(recall5 >= 0.85, "recall@5 fell to {recall5}");
     assert!(recall1 >= 0.6, "recall@1 fell to {recall1}");
     app.stop().await;
-}
-
-/// A deterministic pseudo-random unit vector.
-fn random_unit(seed: u64, dimensions: usize) -> Vec<f32> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut vector: Vec<f32> = (0..dimensions)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % 20_000) as f32 / 10_000.0 - 1.0
-        })
-        .collect();
-    vectors::normalize(&mut vector);
-    vector
-}
-
-async fn scale(backend: Backend, total: usize) {
-    let app = TestApp::spawn_with_settings(backend, with_models).await;
-    s3_put(&app, "/s3/scale", Vec::new()).await;
-    let org = app
-        .store
-        .find_api_key(&apikey::hash(&app.key))
-        .await
-        .unwrap()
-        .unwrap()
-        .org_id;
-    let model = app.state.knowledge.local().await.unwrap();
-    let model_name = parley_llm::embeddings::Embedder::model(model.as_ref()).to_owned();
-    let params = parley_core::knowledge::EmbeddingParams::default();
-    app.store
-        .start_bucket_embedding(
-            &org,
-            "scale",
-            &model_name,
-            &params.to_json(),
-            chrono::Utc::now(),
-        )
-        .await
-        .unwrap();
-    let per_file = 1000;
-    let started = Instant::now();
-    for file in 0..total / per_file {
-        let chunks: Vec<NewChunk> = (0..per_file)
-            .map(|i| {
-                let id = (file * per_file + i) as u64;
-                NewChunk {
-                    text: format!("synthetic chunk {id}"),
-                    vector: vectors::to_bytes(&random_unit(id, 384)),
-                    metadata: Default::default(),
-                }
-            })
-            .collect();
-        app.store
-            .replace_file_chunks(
-                &org,
-                "scale",
-                &EmbeddedFile {
-                    filename: format!("file-{file}.txt"),
-                    checksum: "0".into(),
-                    fingerprint: params.fingerprint(&model_name),
-                    source: "synthetic".into(),
-                },
-                &model_name,
-                chunks,
-                chrono::Utc::now(),
-            )
-            .await
-            .unwrap();
-    }
-    let written = started.elapsed();
-    let search = |query: String| {
-        let app = &app;
-        async move {
-            let started = Instant::now();
-            let reply = app
-                .post(
-                    "/v2/ai/embeddings/similarity-search",
-                    &json!({"bucket_name": "scale", "query": query, "num_of_docs": 5}),
-                )
-                .await;
-            assert_eq!(reply.status, 200, "{}", reply.body);
-            started.elapsed()
-        }
-    };
-    let cold = search("first query".into()).await;
-    let mut http = Vec::new();
-    for i in 0..100 {
-        http.push(search(format!("question number {i} about bikes")).await);
-    }
-    http.sort();
-    let cached = app
-        .state
-        .knowledge
-        .vectors(&app.state, &org, "scale")
-        .await
-        .unwrap()
-        .unwrap();
-    let mut scans = Vec::new();
-    for i in 0..100 {
-        let query = random_unit(1_000_000 + i, 384);
-        let started = Instant::now();
-        let top = cached.matrix.top_k(&query, 5);
-        scans.push(started.elapsed());
-        assert_eq!(top.len(), 5);
-    }
-    scans.sort();
-    eprintln!(
-        "{backend:?}, {total} chunks: written in {:.1} s; first search (loads the vectors) {:.0} ms; \
-         search over HTTP p50 {:.1} ms, p99 {:.1} ms; exact scan alone p50 {:.2} ms, p99 {:.2} ms",
-        written.as_secs_f64(),
-        cold.as_secs_f64() * 1000.0,
-        percentile(&http, 0.5),
-        percentile(&http, 0.99),
-        percentile(&scans, 0.5),
-        percentile(&scans, 0.99),
-    );
-    app.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a benchmark: run with --ignored --nocapture"]
-async fn search_at_scale() {
-    for backend in [Backend::Sqlite, Backend::Postgres] {
-        for total in [10_000, 100_000] {
-            scale(backend, total).await;
-        }
-    }
 }

@@ -51,21 +51,26 @@ fn conversation_from_row(row: &Row) -> StoreResult<ConversationRecord> {
 
 /// Reads a row of [`MESSAGE_COLUMNS`].
 fn message_from_row(row: &Row) -> StoreResult<MessageRecord> {
-    let role: String = row.try_get(1).map_err(corrupt)?;
+    message_at(row, 0)
+}
+
+/// Reads [`MESSAGE_COLUMNS`] from column `at` of `row` on.
+fn message_at(row: &Row, at: usize) -> StoreResult<MessageRecord> {
+    let role: String = row.try_get(at + 1).map_err(corrupt)?;
     let role = MessageRole::parse(&role)
         .ok_or_else(|| StoreError::Corrupt(format!("message role {role:?}")))?;
-    let Json(tool_calls): Json<Vec<StoredToolCall>> = row.try_get(4).map_err(corrupt)?;
-    let Json(metadata): Json<Map<String, Value>> = row.try_get(6).map_err(corrupt)?;
+    let Json(tool_calls): Json<Vec<StoredToolCall>> = row.try_get(at + 4).map_err(corrupt)?;
+    let Json(metadata): Json<Map<String, Value>> = row.try_get(at + 6).map_err(corrupt)?;
     Ok(MessageRecord {
-        seq: row.try_get(0).map_err(corrupt)?,
+        seq: row.try_get(at).map_err(corrupt)?,
         role,
-        text: row.try_get(2).map_err(corrupt)?,
-        name: row.try_get(3).map_err(corrupt)?,
+        text: row.try_get(at + 2).map_err(corrupt)?,
+        name: row.try_get(at + 3).map_err(corrupt)?,
         tool_calls,
-        tool_call_id: row.try_get(5).map_err(corrupt)?,
+        tool_call_id: row.try_get(at + 5).map_err(corrupt)?,
         metadata,
-        sent_at: row.try_get(7).map_err(corrupt)?,
-        created_at: row.try_get(8).map_err(corrupt)?,
+        sent_at: row.try_get(at + 7).map_err(corrupt)?,
+        created_at: row.try_get(at + 8).map_err(corrupt)?,
     })
 }
 
@@ -412,21 +417,12 @@ impl ConversationStore for PostgresStore {
         messages: &[NewMessage],
         now: DateTime<Utc>,
     ) -> StoreResult<Option<ConversationRecord>> {
-        let mut client = self.client().await?;
-        let tx = begin(&mut client).await?;
-        if let Some(start) = start {
-            // A concurrent first turn's uncommitted insert makes this wait for its outcome.
-            insert_if_absent(&tx, org, id, start, &now).await?;
-        }
-        // Appends to one conversation queue here; the statements below see what the previous
-        // one committed.
-        if load(&tx, org, id, true).await?.is_none() {
-            // Absent and no `start`: nothing was written (the transaction rolls back).
-            return Ok(None);
-        }
-        // One statement numbers and inserts every message and touches the conversation. It
-        // starts after the lock above was granted, so its snapshot sees every append committed
-        // before ours (read committed takes a snapshot per statement).
+        // One statement per append, outside any transaction: the conversation row's update
+        // (or insert) and the messages commit together. Numbering comes from the row's
+        // `last_seq`, which the update advances: an update waits for a concurrent append's row
+        // lock and then sees its committed `last_seq`, so appends to one conversation queue
+        // here on every node and never reuse a `seq`.
+        let client = self.client().await?;
         let roles: Vec<&str> = messages.iter().map(|m| m.role.as_str()).collect();
         let texts: Vec<&str> = messages.iter().map(|m| m.text.as_str()).collect();
         let names: Vec<Option<&str>> = messages.iter().map(|m| m.name.as_deref()).collect();
@@ -437,42 +433,69 @@ impl ConversationStore for PostgresStore {
         let metadata: Vec<Json<&Map<String, Value>>> =
             messages.iter().map(|m| Json(&m.metadata)).collect();
         let sent_at: Vec<Option<DateTime<Utc>>> = messages.iter().map(|m| m.sent_at).collect();
-        let sql = format!(
-            "with last as (\
-                 select coalesce(max(seq), 0)::bigint as seq from conversation_messages \
-                 where org_id = $1 and conversation_id = $2), \
-             inserted as (\
+        let count = i64::try_from(messages.len()).unwrap_or(i64::MAX);
+        // `conv` yields the conversation row with `last_seq` already advanced by `count`.
+        let insert_messages = "inserted as (\
                  insert into conversation_messages (org_id, conversation_id, seq, role, text, \
                  name, tool_calls, tool_call_id, metadata, sent_at, created_at) \
-                 select $1, $2, (select seq from last) + m.ord, m.role, m.text, m.name, \
+                 select $1, $2, conv.last_seq - $11 + m.ord, m.role, m.text, m.name, \
                  m.tool_calls, m.tool_call_id, m.metadata, m.sent_at, $3 \
-                 from unnest($4::text[], $5::text[], $6::text[], $7::jsonb[], $8::text[], \
-                 $9::jsonb[], $10::timestamptz[]) \
+                 from conv cross join unnest($4::text[], $5::text[], $6::text[], $7::jsonb[], \
+                 $8::text[], $9::jsonb[], $10::timestamptz[]) \
                  with ordinality as m(role, text, name, tool_calls, tool_call_id, metadata, \
-                 sent_at, ord)) \
-             update conversations c set last_message_at = $3 \
-             where c.org_id = $1 and c.id = $2 returning {COLUMNS}"
+                 sent_at, ord))";
+        let messages_params: [&(dyn ToSql + Sync); 11] = [
+            &org.as_str(),
+            &id,
+            &now,
+            &roles,
+            &texts,
+            &names,
+            &tool_calls,
+            &tool_call_ids,
+            &metadata,
+            &sent_at,
+            &count,
+        ];
+        if let Some(start) = start {
+            // A new conversation: insert it with its messages. When it exists (or a concurrent
+            // first turn inserts it first, whose outcome the insert waits for), nothing is
+            // written and the append below continues it.
+            let sql = format!(
+                "with conv as (\
+                     insert into conversations as c (org_id, id, name, metadata, variables, \
+                     created_at, last_message_at, last_seq) \
+                     values ($1, $2, $12, $13, $14, $3, $3, $11) \
+                     on conflict (org_id, id) do nothing returning {COLUMNS}, c.last_seq), \
+                 {insert_messages} \
+                 select * from conv"
+            );
+            let statement = client.prepare_cached(&sql).await.map_err(db)?;
+            let new_metadata = Json(&start.metadata);
+            let new_variables = Json(&start.variables);
+            let mut params = messages_params.to_vec();
+            params.push(&start.name);
+            params.push(&new_metadata);
+            params.push(&new_variables);
+            if let Some(row) = client.query_opt(&statement, &params).await.map_err(db)? {
+                return conversation_from_row(&row).map(Some);
+            }
+        }
+        let sql = format!(
+            "with conv as (\
+                 update conversations c set last_message_at = $3, last_seq = c.last_seq + $11 \
+                 where c.org_id = $1 and c.id = $2 returning {COLUMNS}, c.last_seq), \
+             {insert_messages} \
+             select * from conv"
         );
-        let row = query_one(
-            &tx,
-            &sql,
-            &[
-                &org.as_str(),
-                &id,
-                &now,
-                &roles,
-                &texts,
-                &names,
-                &tool_calls,
-                &tool_call_ids,
-                &metadata,
-                &sent_at,
-            ],
-        )
-        .await?;
-        let record = conversation_from_row(&row)?;
-        tx.commit().await.map_err(db)?;
-        Ok(Some(record))
+        let statement = client.prepare_cached(&sql).await.map_err(db)?;
+        client
+            .query_opt(&statement, &messages_params)
+            .await
+            .map_err(db)?
+            .as_ref()
+            .map(conversation_from_row)
+            .transpose()
     }
 
     async fn list_messages(
@@ -512,34 +535,35 @@ impl ConversationStore for PostgresStore {
         id: &str,
         max_messages: u32,
     ) -> StoreResult<Option<(ConversationRecord, Vec<MessageRecord>)>> {
-        // Two statements, no transaction: a message appended in between only makes the history
-        // one message fresher, and this is the hot path of every chat turn.
+        // One statement, the hot path of every chat turn: the conversation row joined to its
+        // newest messages (no row: no conversation; a row of nulls: no messages yet).
         let client = self.client().await?;
-        let sql =
-            format!("select {COLUMNS} from conversations c where c.org_id = $1 and c.id = $2");
-        let statement = client.prepare_cached(&sql).await.map_err(db)?;
-        let Some(row) = client
-            .query_opt(&statement, &[&org.as_str(), &id])
-            .await
-            .map_err(db)?
-        else {
-            return Ok(None);
-        };
-        let record = conversation_from_row(&row)?;
         let sql = format!(
-            "select * from (select {MESSAGE_COLUMNS} from conversation_messages \
-             where org_id = $1 and conversation_id = $2 order by seq desc limit $3) newest \
-             order by seq"
+            "select {COLUMNS}, m.* from conversations c \
+             left join lateral (\
+                 select {MESSAGE_COLUMNS} from conversation_messages \
+                 where org_id = c.org_id and conversation_id = c.id \
+                 order by seq desc limit $3) m on true \
+             where c.org_id = $1 and c.id = $2 \
+             order by m.seq"
         );
         let statement = client.prepare_cached(&sql).await.map_err(db)?;
         let rows = client
             .query(&statement, &[&org.as_str(), &id, &i64::from(max_messages)])
             .await
-            .map_err(db)?
-            .iter()
-            .map(message_from_row)
-            .collect::<StoreResult<Vec<_>>>()?;
-        Ok(Some((record, rows)))
+            .map_err(db)?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let record = conversation_from_row(first)?;
+        // The message columns follow the conversation's six.
+        let mut history = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if row.try_get::<_, Option<i64>>(6).map_err(corrupt)?.is_some() {
+                history.push(message_at(row, 6)?);
+            }
+        }
+        Ok(Some((record, history)))
     }
 }
 

@@ -59,6 +59,10 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 11,
         sql: include_str!("../migrations/0011_knowledge.sql"),
     },
+    Migration {
+        version: 12,
+        sql: include_str!("../migrations/0012_conversation_last_seq.sql"),
+    },
 ];
 
 /// Key of the transaction-scoped advisory lock (`pg_advisory_xact_lock`) every migration

@@ -6,10 +6,12 @@
 //! The `chat-*` scenarios measure `POST /v2/ai/assistants/{id}/chat` (see [`chat`]);
 //! `parley bench llm-stub` is the OpenAI-compatible stand-in they run against (see [`stub`]).
 //! `scheduler-lag` and `sms-inbound` measure outreach: scheduled events and inbound SMS (see
-//! [`outreach`]).
+//! [`outreach`]). `parley bench search` runs a server in process and measures similarity
+//! search over buckets of 10,000 and 100,000 chunks (see [`search`]).
 
 mod chat;
 mod outreach;
+mod search;
 mod stub;
 
 use anyhow::{bail, Context};
@@ -135,6 +137,9 @@ enum BenchTool {
     /// latency (the model side of the chat scenarios).
     #[command(name = "llm-stub")]
     LlmStub(stub::StubArgs),
+    /// Measure similarity search: a server in this process, buckets of random vectors
+    /// written through the store, searches over HTTP with a stub embedding the queries.
+    Search(search::SearchArgs),
 }
 
 /// Where the load goes.
@@ -240,8 +245,10 @@ type MakeRequest =
 /// Runs the benchmark (or the instrument) on its own runtime of `--threads` threads and prints
 /// one line per scenario.
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
-    if let Some(BenchTool::LlmStub(stub)) = args.tool {
-        return stub::run(stub);
+    match args.tool {
+        Some(BenchTool::LlmStub(stub)) => return stub::run(stub),
+        Some(BenchTool::Search(search)) => return search::run(search),
+        None => {}
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.threads.max(1))

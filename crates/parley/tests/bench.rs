@@ -162,3 +162,56 @@ fn chat_scenarios_run_against_a_stubbed_server() {
         assert_eq!(fields[9], "0", "errors in {row}");
     }
 }
+
+#[test]
+fn the_search_bench_fills_and_searches_a_bucket() {
+    let output = Command::new(BIN)
+        .args(["bench", "search", "--chunks", "300,1200", "--queries", "5"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.starts_with("embeddings stub round trip"), "{stdout}");
+    for chunks in ["300", "1200"] {
+        let row = stdout
+            .lines()
+            .find(|line| line.split_whitespace().take(2).eq(["sqlite", chunks]))
+            .unwrap_or_else(|| panic!("no sqlite {chunks} row in {stdout}"));
+        // backend chunks write first p50 p90 p99 max scan-p50 scan-p99 errors
+        let fields: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(fields.len(), 11, "{row}");
+        assert!(fields[4].parse::<f64>().unwrap() > 0.0, "{row}");
+        assert_eq!(fields[10], "0", "errors in {row}");
+    }
+}
+
+#[test]
+fn the_stub_answers_embeddings() {
+    let mut command = Command::new(BIN);
+    command.args(["bench", "llm-stub"]);
+    let (_stub, url) = start(command, "llm-stub listening on ");
+    let address = url
+        .strip_prefix("http://")
+        .unwrap()
+        .strip_suffix("/v1")
+        .unwrap()
+        .to_owned();
+    let body = r#"{"model":"m","input":["one","two"]}"#;
+    let answer = exchange(
+        &address,
+        &format!(
+            "POST /v1/embeddings HTTP/1.1\r\nHost: {address}\r\nContent-Type: \
+             application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let json: serde_json::Value =
+        serde_json::from_str(answer.split_once("\r\n\r\n").unwrap().1).unwrap();
+    assert_eq!(json["data"].as_array().unwrap().len(), 2);
+    assert_eq!(json["data"][1]["embedding"].as_array().unwrap().len(), 384);
+}

@@ -3,6 +3,8 @@
 //! and an SDK client pointed at it.
 #![allow(dead_code)]
 
+pub mod fixtures;
+
 use parley_client::Client;
 use parley_llm::test_support::{Reply, ScriptedServer};
 use parley_server::settings::Settings;
@@ -47,12 +49,30 @@ impl TestServer {
     /// (then 500s; see [`ScriptedServer::repeat`]); no embedded model.
     pub async fn spawn_with_llm(backend: Backend, replies: Vec<Reply>) -> Self {
         let llm = ScriptedServer::start(replies).await;
-        let base_url = llm.base_url();
+        Self::spawn_with_scripted(backend, llm, |settings| settings.llm.timeout_ms = 2_000).await
+    }
+
+    /// A server whose every model echoes what it is told (a scripted LLM repeating
+    /// [`Reply::Echo`]), with these further changes.
+    pub async fn spawn_echoing(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> Self {
+        let llm = ScriptedServer::start(vec![]).await;
+        llm.repeat(Reply::Echo);
+        Self::spawn_with_scripted(backend, llm, tweak).await
+    }
+
+    /// A server whose every model `llm` answers, allowed to reach private networks (where the
+    /// local stand-ins listen), with these further changes; no embedded model.
+    async fn spawn_with_scripted(
+        backend: Backend,
+        llm: ScriptedServer,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> Self {
+        let llm_url = llm.base_url();
         let mut server = Self::spawn_with(backend, |settings| {
             settings.llm.embedded = false;
-            settings.llm.upstream_base_url = Some(base_url);
-            settings.llm.timeout_ms = 2_000;
+            settings.llm.upstream_base_url = Some(llm_url);
             settings.allow_private_network = true;
+            tweak(settings);
         })
         .await;
         server.llm = Some(llm);
@@ -158,20 +178,48 @@ impl Drop for TestServer {
 macro_rules! on_both_backends {
     ($($scenario:ident),* $(,)?) => {
         $(
-            mod $scenario {
-                use super::*;
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::$scenario(TestServer::spawn(Backend::Sqlite).await).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    super::$scenario(TestServer::spawn(Backend::Postgres).await).await;
-                }
-            }
+            $crate::test_on_both_backends!($scenario, |backend| {
+                super::$scenario(TestServer::spawn(backend).await).await;
+            });
         )*
+    };
+}
+
+/// Generates `sqlite` and `postgres` tests from one `async fn(TestServer, &StandIn)` scenario:
+/// each starts the local stand-in with `$stand_in().await`, then the server with
+/// `$spawn(backend, &stand_in).await`, and keeps the stand-in up until the scenario ends.
+#[macro_export]
+macro_rules! on_both_backends_with {
+    ($stand_in:ident, $spawn:ident: $($scenario:ident),* $(,)?) => {
+        $(
+            $crate::test_on_both_backends!($scenario, |backend| {
+                let stand_in = super::$stand_in().await;
+                super::$scenario(super::$spawn(backend, &stand_in).await, &stand_in).await;
+            });
+        )*
+    };
+}
+
+/// A module `$name` with a `sqlite` and a `postgres` test running `$body` with `$backend`
+/// bound to that backend.
+#[macro_export]
+macro_rules! test_on_both_backends {
+    ($name:ident, |$backend:ident| $body:block) => {
+        mod $name {
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let $backend = Backend::Sqlite;
+                $body
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let $backend = Backend::Postgres;
+                $body
+            }
+        }
     };
 }
 

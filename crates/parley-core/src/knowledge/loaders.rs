@@ -1,7 +1,8 @@
 //! What a file of a bucket becomes before it is chunked: sections of text, each with the
 //! metadata search results carry as `loader_metadata`.
 //!
-//! The type comes from the file name's extension, else its content type, else its bytes:
+//! The type comes from the file name's extension, else its content type, else its bytes (a file
+//! of no known type that starts with `%PDF-` is read as PDF):
 //!
 //! | type | sections |
 //! |---|---|
@@ -11,14 +12,15 @@
 //! | CSV (`.csv`) | one section per record, as `column: value` lines |
 //! | JSON (`.json`, `.jsonl`) | one section per element of the top-level array (or of the only array of a top-level object), else the whole document |
 //! | DOCX | the paragraphs of `word/document.xml` (the server unzips; [`docx_text`]) |
-//! | PDF, other binary files | not read: the file fails with a reason |
+//! | PDF (`.pdf`, `application/pdf`, `%PDF-`) | the text of its pages, a page break as a paragraph break ([`super::pdf`]) |
+//! | other binary files | not read: the file fails with a reason |
 //!
 //! The `intercom` loader reads Intercom article JSON (`[{title, url, body}]`, or the same under
 //! `articles` or `data`): one section per paragraph of an article's HTML body, with
 //! `article_url` and `heading` (the article's title) in metadata.
 
-use super::html;
 use super::Loader;
+use super::{html, pdf};
 use serde_json::{json, Map, Value};
 
 /// The type of a file, as far as loading goes.
@@ -112,13 +114,18 @@ fn utf8(bytes: &[u8]) -> Result<&str, String> {
 }
 
 /// Reads a file of type `kind` with `loader`. DOCX files come here as the text of their
-/// `word/document.xml` ([`docx_text`] is applied); PDF is refused with a reason.
+/// `word/document.xml` ([`docx_text`] is applied); PDF files as they are. A file that cannot be
+/// read gives the reason.
 pub fn load(kind: DocumentKind, loader: Loader, bytes: &[u8]) -> Result<Vec<Section>, String> {
     if loader == Loader::Intercom {
         let value: Value = serde_json::from_str(utf8(bytes)?)
             .map_err(|e| format!("the intercom loader needs JSON: {e}"))?;
         return Ok(intercom(&value));
     }
+    let kind = match kind {
+        DocumentKind::Unknown if bytes.starts_with(pdf::MAGIC) => DocumentKind::Pdf,
+        kind => kind,
+    };
     let sections = match kind {
         DocumentKind::Text | DocumentKind::Markdown | DocumentKind::Unknown => {
             vec![Section::plain(utf8(bytes)?.to_owned())]
@@ -158,7 +165,11 @@ pub fn load(kind: DocumentKind, loader: Loader, bytes: &[u8]) -> Result<Vec<Sect
         }
         DocumentKind::Docx => vec![Section::plain(docx_text(utf8(bytes)?))],
         DocumentKind::Pdf => {
-            return Err("PDF files are not supported by this server yet".to_owned())
+            let pages: Vec<String> = pdf::pages(bytes)?
+                .into_iter()
+                .filter(|page| !page.is_empty())
+                .collect();
+            vec![Section::plain(pages.join("\n\n"))]
         }
     };
     Ok(sections
@@ -386,7 +397,7 @@ mod tests {
     }
 
     #[test]
-    fn binary_and_pdf_files_fail_with_a_reason() {
+    fn binary_files_and_broken_pdfs_fail_with_a_reason() {
         assert!(
             load(DocumentKind::Unknown, Loader::Default, b"\x00\x01\x02")
                 .unwrap_err()
@@ -395,6 +406,38 @@ mod tests {
         assert!(load(DocumentKind::Pdf, Loader::Default, b"%PDF-1.4")
             .unwrap_err()
             .contains("PDF"));
+    }
+
+    #[test]
+    fn pdf_pages_become_paragraphs_in_order() {
+        let pdf = pdf::write_text_pdf(&[
+            &["Hello from the first page.", "Returns take 30 days."],
+            &["Hello from the second page (with parentheses)."],
+        ]);
+        let expected = "Hello from the first page.\nReturns take 30 days.\n\n\
+                        Hello from the second page (with parentheses).";
+        for kind in [
+            detect("manual.PDF", None),
+            detect("manual", Some("application/pdf")),
+            detect("manual.bin", Some("application/octet-stream")),
+        ] {
+            let sections = load(kind, Loader::Default, &pdf).unwrap();
+            assert_eq!(sections.len(), 1);
+            assert_eq!(sections[0].text, expected);
+        }
+    }
+
+    #[test]
+    fn broken_pdfs_fail_with_a_reason() {
+        let pdf = pdf::write_text_pdf(&[&["Hello"]]);
+        for bytes in [
+            &pdf[..pdf.len() / 2],
+            &pdf[..20],
+            b"%PDF-1.4 garbage \x00\xff".as_slice(),
+        ] {
+            let reason = load(DocumentKind::Pdf, Loader::Default, bytes).unwrap_err();
+            assert!(reason.contains("PDF"), "{reason}");
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Knowledge bases: buckets of documents, embedding tasks over them, and the pure steps of an
-//! embedding task — which loader reads a file ([`loaders`]), how its text is cut into chunks
-//! ([`chunk`]) — plus the vector arithmetic of similarity search ([`vectors`]).
+//! embedding task — which loader reads a file ([`loaders`], with [`html`] and [`pdf`]), how its
+//! text is cut into chunks ([`chunk`]) — plus the vector arithmetic of similarity search
+//! ([`vectors`]).
 //!
 //! The unit of `document_chunk_size` and `document_chunk_overlap_size` is the **character**
 //! (a Unicode scalar value), not the token: 1,024 characters of English prose are about 200–250
@@ -10,6 +11,7 @@
 pub mod chunk;
 pub mod html;
 pub mod loaders;
+pub mod pdf;
 pub mod vectors;
 
 use crate::validation::{FieldError, ValidationErrors};

@@ -171,41 +171,4 @@ mod tests {
         normalize(&mut v);
         assert!((dot(&v, &v) - 1.0).abs() < 1e-6);
     }
-
-    /// Scan time over 10k and 100k 384-dimensional vectors. A benchmark: run it optimised,
-    /// `cargo test --release -p parley-core --lib scan_speed -- --ignored --nocapture`.
-    #[test]
-    #[ignore = "a benchmark"]
-    fn scan_speed() {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut random = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % 20_000) as f32 / 10_000.0 - 1.0
-        };
-        for total in [10_000, 100_000] {
-            let mut m = Matrix::new(384);
-            for id in 0..total {
-                let mut v: Vec<f32> = (0..384).map(|_| random()).collect();
-                normalize(&mut v);
-                m.push(id, &v);
-            }
-            let mut times = Vec::new();
-            for _ in 0..200 {
-                let mut q: Vec<f32> = (0..384).map(|_| random()).collect();
-                normalize(&mut q);
-                let started = std::time::Instant::now();
-                let top = m.top_k(&q, 5);
-                times.push(started.elapsed());
-                assert_eq!(top.len(), 5);
-            }
-            times.sort();
-            eprintln!(
-                "{total} vectors: top-5 scan p50 {:.2} ms, p99 {:.2} ms",
-                times[100].as_secs_f64() * 1000.0,
-                times[197].as_secs_f64() * 1000.0
-            );
-        }
-    }
 }

@@ -1,20 +1,36 @@
-//! Object bytes, behind one small trait ([`BlobStore`]) so that a multi-node deployment can
-//! keep them in a shared S3 bucket; this build ships the local-filesystem store
-//! ([`LocalBlobs`], a directory under the data directory). An S3 backend (the `object_store`
-//! crate's) is future work: with it, any node can serve any object.
+//! Object bytes, behind one small trait ([`BlobStore`]) with two stores, chosen by the
+//! `object_store` setting ([`open`]):
 //!
-//! Bodies are received into a temporary file first ([`Incoming`]: size limit, MD5 and SHA-256
-//! computed while writing), then handed to the store, which renames it into place — a blob is
-//! never seen half-written.
+//! - [`LocalBlobs`] (`local`, the default): files under `DATA_DIR/objects`. Nothing to run
+//!   besides Parley, but only the node that received an object can serve it — the store for a
+//!   single node (and any number of nodes sharing one directory).
+//! - [`S3Blobs`] (`s3`): objects of one S3 bucket (AWS or any S3-compatible service: MinIO,
+//!   R2, Ceph, another Parley's `/s3`), through the `object_store` crate, under an optional
+//!   prefix. Every node sees every object, so this is the store for several nodes sharing a
+//!   PostgreSQL database. Start-up checks that the bucket can be listed.
+//!
+//! Bodies are received into a temporary file under the data directory first ([`Incoming`]:
+//! size limit, MD5 and SHA-256 computed while writing), then handed to the store: the local
+//! store renames it into place, the S3 store uploads it (one `PUT` up to
+//! [`S3_MULTIPART_THRESHOLD`], a multipart upload above). Either way a blob is never seen
+//! half-written. Reads stream, from an offset and for a length (ranged `GET`s on S3).
 
+use crate::settings::{ObjectStoreSettings, S3Settings, Settings};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::BoxStream;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use md5::Digest as _;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::path::Path as ObjectPath;
+use object_store::{
+    ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, RetryConfig, WriteMultipart,
+};
 use sha2::Digest as _;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 /// A stream of a blob's bytes.
@@ -142,6 +158,36 @@ impl Incoming {
     }
 }
 
+/// The blob store the settings name: [`LocalBlobs`] under `DATA_DIR/objects`, or [`S3Blobs`]
+/// (checked by listing the bucket once). Received bodies go to `DATA_DIR/objects/.incoming`
+/// with either.
+pub async fn open(settings: &Settings) -> io::Result<Arc<dyn BlobStore>> {
+    let root = settings.data_dir.join("objects");
+    Ok(match &settings.knowledge.object_store {
+        ObjectStoreSettings::Local => Arc::new(LocalBlobs::new(root)),
+        ObjectStoreSettings::S3(s3) => {
+            let blobs = S3Blobs::new(s3, root.join(".incoming"))?;
+            blobs.check().await?;
+            Arc::new(blobs)
+        }
+    })
+}
+
+/// Checks a blob name: `/`-separated, no empty, `.`, `..` or dot-led segment.
+fn check_name(name: &str) -> io::Result<()> {
+    if name.is_empty()
+        || name
+            .split('/')
+            .any(|part| part.is_empty() || part == "." || part == ".." || part.starts_with('.'))
+    {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("bad blob name {name:?}"),
+        ));
+    }
+    Ok(())
+}
+
 /// Blobs as files under a directory: blob `a/b` is the file `ROOT/a/b`.
 #[derive(Debug, Clone)]
 pub struct LocalBlobs {
@@ -157,16 +203,7 @@ impl LocalBlobs {
     }
 
     fn path_of(&self, name: &str) -> io::Result<PathBuf> {
-        if name.is_empty()
-            || name
-                .split('/')
-                .any(|part| part.is_empty() || part == "." || part == ".." || part.starts_with('.'))
-        {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("bad blob name {name:?}"),
-            ));
-        }
+        check_name(name)?;
         Ok(self.root.join(name))
     }
 }
@@ -240,6 +277,231 @@ impl BlobStore for LocalBlobs {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
         }
+    }
+
+    fn incoming_dir(&self) -> &Path {
+        &self.incoming
+    }
+}
+
+/// Bodies larger than this are uploaded to S3 in parts (8 MiB); smaller ones in one `PUT`.
+pub const S3_MULTIPART_THRESHOLD: u64 = 8 * 1024 * 1024;
+/// The size of one part of a multipart upload (S3 wants at least 5 MiB but for the last).
+const S3_PART_BYTES: usize = 8 * 1024 * 1024;
+/// Parts of one upload in flight at once.
+const S3_PARTS_IN_FLIGHT: usize = 4;
+
+/// Blobs as objects of an S3 bucket: blob `a/b` is the object `PREFIX/a/b`.
+#[derive(Clone)]
+pub struct S3Blobs {
+    store: Arc<AmazonS3>,
+    bucket: String,
+    prefix: Option<String>,
+    incoming: PathBuf,
+}
+
+impl std::fmt::Debug for S3Blobs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Blobs")
+            .field("bucket", &self.bucket)
+            .field("prefix", &self.prefix)
+            .field("incoming", &self.incoming)
+            .finish()
+    }
+}
+
+/// An `object_store` error as an `io::Error` of the matching kind (a missing object is
+/// `NotFound`).
+fn io_error(error: object_store::Error) -> io::Error {
+    use object_store::Error as E;
+    let kind = match &error {
+        E::NotFound { .. } => io::ErrorKind::NotFound,
+        E::AlreadyExists { .. } => io::ErrorKind::AlreadyExists,
+        E::PermissionDenied { .. } | E::Unauthenticated { .. } => io::ErrorKind::PermissionDenied,
+        E::InvalidPath { .. } => io::ErrorKind::InvalidInput,
+        E::NotSupported { .. } | E::NotImplemented { .. } => io::ErrorKind::Unsupported,
+        _ => io::ErrorKind::Other,
+    };
+    io::Error::new(kind, error)
+}
+
+impl S3Blobs {
+    /// A client of the bucket `settings` name; received bodies are written to `incoming`.
+    /// Nothing is sent until the first request ([`S3Blobs::check`] makes one).
+    pub fn new(settings: &S3Settings, incoming: PathBuf) -> io::Result<Self> {
+        let options = ClientOptions::new()
+            .with_allow_http(settings.allow_http())
+            .with_connect_timeout(Duration::from_secs(5))
+            .with_timeout(Duration::from_secs(300));
+        let retry = RetryConfig {
+            max_retries: 3,
+            retry_timeout: Duration::from_secs(30),
+            ..RetryConfig::default()
+        };
+        let mut builder = AmazonS3Builder::new()
+            .with_bucket_name(&settings.bucket)
+            .with_region(&settings.region)
+            .with_allow_http(settings.allow_http())
+            .with_client_options(options)
+            .with_retry(retry);
+        if let Some(endpoint) = &settings.endpoint {
+            builder = builder
+                .with_endpoint(endpoint)
+                .with_virtual_hosted_style_request(false);
+        }
+        if let (Some(id), Some(secret)) = (&settings.access_key_id, &settings.secret_access_key) {
+            builder = builder
+                .with_access_key_id(id)
+                .with_secret_access_key(secret);
+        }
+        let store = builder.build().map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("S3 bucket {:?}: {e}", settings.bucket),
+            )
+        })?;
+        Ok(Self {
+            store: Arc::new(store),
+            bucket: settings.bucket.clone(),
+            prefix: settings.prefix.clone(),
+            incoming,
+        })
+    }
+
+    /// Lists the bucket (under the prefix) once: the bucket exists, the endpoint answers and
+    /// the credentials are accepted.
+    pub async fn check(&self) -> io::Result<()> {
+        let prefix = self.prefix.as_deref().map(ObjectPath::from);
+        self.store
+            .list_with_delimiter(prefix.as_ref())
+            .await
+            .map(drop)
+            .map_err(|e| io::Error::other(format!("cannot list S3 bucket {:?}: {e}", self.bucket)))
+    }
+
+    /// The object of blob `name`.
+    fn location(&self, name: &str) -> io::Result<ObjectPath> {
+        check_name(name)?;
+        let key = match &self.prefix {
+            Some(prefix) => format!("{prefix}/{name}"),
+            None => name.to_owned(),
+        };
+        ObjectPath::parse(key).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
+    }
+
+    /// Uploads `file` in parts; the upload is aborted if anything fails.
+    async fn put_in_parts(
+        &self,
+        location: &ObjectPath,
+        mut file: tokio::fs::File,
+    ) -> io::Result<()> {
+        let upload = self.store.put_multipart(location).await.map_err(io_error)?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, S3_PART_BYTES);
+        let mut buffer = vec![0u8; 1024 * 1024];
+        let sent: io::Result<()> = async {
+            loop {
+                let n = file.read(&mut buffer).await?;
+                if n == 0 {
+                    return Ok(());
+                }
+                writer
+                    .wait_for_capacity(S3_PARTS_IN_FLIGHT)
+                    .await
+                    .map_err(io_error)?;
+                writer.write(&buffer[..n]);
+            }
+        }
+        .await;
+        match sent {
+            Ok(()) => writer.finish().await.map(drop).map_err(io_error),
+            Err(e) => {
+                if let Err(abort) = writer.abort().await {
+                    tracing::warn!(error = %abort, object = %location, "cannot abort an S3 upload");
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl BlobStore for S3Blobs {
+    async fn put(&self, name: &str, incoming: Incoming) -> io::Result<()> {
+        let location = self.location(name)?;
+        let Incoming {
+            file, path, size, ..
+        } = incoming;
+        drop(file);
+        let mut file = tokio::fs::File::open(&path).await?;
+        if size > S3_MULTIPART_THRESHOLD {
+            self.put_in_parts(&location, file).await?;
+        } else {
+            let mut bytes = Vec::with_capacity(size as usize);
+            file.read_to_end(&mut bytes).await?;
+            self.store
+                .put(&location, Bytes::from(bytes).into())
+                .await
+                .map_err(io_error)?;
+        }
+        drop(path);
+        Ok(())
+    }
+
+    async fn open(
+        &self,
+        name: &str,
+        offset: u64,
+        length: Option<u64>,
+    ) -> io::Result<Option<BlobStream>> {
+        let location = self.location(name)?;
+        let range = match (offset, length) {
+            // S3 has no empty range: ask whether the object exists and answer no bytes.
+            (_, Some(0)) => {
+                return match self.store.head(&location).await {
+                    Ok(_) => Ok(Some(futures::stream::empty().boxed())),
+                    Err(object_store::Error::NotFound { .. }) => Ok(None),
+                    Err(e) => Err(io_error(e)),
+                }
+            }
+            (0, None) => None,
+            (offset, None) => Some(GetRange::Offset(offset)),
+            (offset, Some(length)) => {
+                Some(GetRange::Bounded(offset..offset.saturating_add(length)))
+            }
+        };
+        let options = GetOptions {
+            range,
+            ..GetOptions::default()
+        };
+        match self.store.get_opts(&location, options).await {
+            Ok(result) => Ok(Some(result.into_stream().map_err(io_error).boxed())),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(io_error(e)),
+        }
+    }
+
+    async fn delete(&self, name: &str) -> io::Result<()> {
+        match self.store.delete(&self.location(name)?).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(io_error(e)),
+        }
+    }
+
+    async fn delete_prefix(&self, prefix: &str) -> io::Result<()> {
+        let prefix = self.location(prefix)?;
+        let objects = self
+            .store
+            .list(Some(&prefix))
+            .map_ok(|meta| meta.location)
+            .boxed();
+        let mut deleted = self.store.delete_stream(objects);
+        while let Some(result) = deleted.next().await {
+            match result {
+                Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(io_error(e)),
+            }
+        }
+        Ok(())
     }
 
     fn incoming_dir(&self) -> &Path {

@@ -27,7 +27,7 @@ use crate::jobs::{JobHandler, JobOutcome};
 use crate::settings::Settings;
 use crate::state::AppState;
 use async_trait::async_trait;
-use blobs::{BlobStore, Incoming, LocalBlobs};
+use blobs::{BlobStore, Incoming};
 use chrono::Duration;
 use parley_core::ids::OrgId;
 use parley_core::knowledge::{
@@ -104,9 +104,10 @@ pub enum SearchError {
 }
 
 impl Knowledge {
-    /// The knowledge side of a node: blobs under `DATA_DIR/objects`, the local model from the
-    /// models directory, the configured `[[embedding_models]]`.
-    pub fn new(settings: &Settings) -> Self {
+    /// The knowledge side of a node: the object store the settings name ([`blobs::open`]),
+    /// the local model from the models directory, the configured `[[embedding_models]]`. Fails
+    /// when the S3 bucket cannot be reached.
+    pub async fn new(settings: &Settings) -> std::io::Result<Self> {
         let timeout = std::time::Duration::from_millis(settings.llm.timeout_ms.max(1));
         let remote = settings
             .knowledge
@@ -126,14 +127,14 @@ impl Knowledge {
                 )
             })
             .collect();
-        Self {
-            blobs: Arc::new(LocalBlobs::new(settings.data_dir.join("objects"))),
+        Ok(Self {
+            blobs: blobs::open(settings).await?,
             models_dir: settings.llm.models_dir.clone(),
             pull_models: settings.llm.pull_models,
             local: tokio::sync::OnceCell::new(),
             remote,
             cache: Mutex::new(HashMap::new()),
-        }
+        })
     }
 
     /// The local model, loaded on first use (pulled first when it is missing and pulling is

@@ -1,5 +1,6 @@
-//! The router: `/health`, the carrier's webhooks under `/v2/webhooks` (signed, not
-//! authenticated by key), and the API under `/v2` behind authentication and idempotency.
+//! The router: `/health`, `/metrics` (per-route counters, no key), the carrier's webhooks
+//! under `/v2/webhooks` (signed, not authenticated by key), and the API under `/v2` behind
+//! authentication and idempotency.
 //! One module per resource, mirroring the URL.
 
 pub mod assistant_tests;
@@ -27,6 +28,7 @@ use crate::auth::require_api_key;
 use crate::error::ApiError;
 use crate::extract::drain_body;
 use crate::idempotency::idempotent_post;
+use crate::metrics;
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::from_fn_with_state;
@@ -59,15 +61,25 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(from_fn_with_state(state.clone(), idempotent_post))
         .layer(from_fn_with_state(state.clone(), require_api_key));
-    Router::new()
-        .route("/health", get(health::health))
+    let mut app = Router::new().route("/health", get(health::health));
+    if state.settings.metrics {
+        app = app.route("/metrics", get(metrics::render_metrics));
+    }
+    let app = app
         .merge(webhooks::routes())
         .nest("/v2", v2)
         .merge(s3::routes(state.clone()))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(CatchPanicLayer::custom(panic_response))
-        .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
+        .layer(CatchPanicLayer::custom(panic_response));
+    // Every route's own layer (so the matched route is known), outside the panic catcher (so
+    // a panic counts as the 500 it becomes).
+    let app = if state.settings.metrics {
+        app.layer(from_fn_with_state(state.metrics.clone(), metrics::track))
+    } else {
+        app
+    };
+    app.layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request| {
                 let id = request

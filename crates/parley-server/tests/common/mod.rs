@@ -354,3 +354,55 @@ macro_rules! on_both {
         )*
     };
 }
+
+/// A response of the S3-compatible API.
+pub struct S3Reply {
+    /// Its status.
+    pub status: StatusCode,
+    /// Its headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// Its body.
+    pub body: Vec<u8>,
+}
+
+impl S3Reply {
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// A SigV4-shaped Authorization header for access key `key` (the signature is not checked).
+pub fn sigv4(key: &str) -> String {
+    format!(
+        "AWS4-HMAC-SHA256 Credential={key}/20260301/us-east-1/s3/aws4_request, \
+         SignedHeaders=host;x-amz-date, Signature=0123456789abcdef"
+    )
+}
+
+/// A request to `app`'s `/s3` API as access key `key` (none: unsigned).
+pub async fn s3_as(
+    app: &TestApp,
+    key: Option<&str>,
+    method: Method,
+    path: &str,
+    body: Option<Vec<u8>>,
+    headers: &[(&str, &str)],
+) -> S3Reply {
+    let mut request = app.http.request(method, app.url(path));
+    if let Some(key) = key {
+        request = request.header("authorization", sigv4(key));
+    }
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    if let Some(body) = body {
+        request = request.body(body);
+    }
+    let response = request.send().await.expect("request reaches the server");
+    S3Reply {
+        status: response.status(),
+        headers: response.headers().clone(),
+        body: response.bytes().await.unwrap().to_vec(),
+    }
+}

@@ -8,6 +8,10 @@
 //! before the response headers (time to first token); `--token-interval-ms` adds a pause
 //! between streamed tokens. Prompt tokens are estimated at four bytes a token.
 //!
+//! `POST …/embeddings` answers OpenAI-style embeddings: for each input a 384-dimension unit
+//! vector derived from a hash of its text ([`text_vector`]), at once — the model side of the
+//! `search` benchmark, which then measures the server's search and not a model.
+//!
 //! `GET /stats` answers `{"requests", "in_flight", "max_in_flight"}` (a request is in flight
 //! from its arrival until its last byte is queued), which shows how much concurrency actually
 //! reached the model side of a benchmark.
@@ -107,29 +111,8 @@ async fn serve(args: StubArgs) -> anyhow::Result<()> {
     );
     std::io::stdout().flush()?;
     let stats = Arc::new(Stats::default());
-    let accept = async {
-        loop {
-            let (stream, _) = match listener.accept().await {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    // Out of file descriptors and the like: wait a little and go on.
-                    eprintln!("llm-stub: accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            };
-            let _ = stream.set_nodelay(true);
-            let stats = stats.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |request| handle(request, behaviour, stats.clone()));
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    };
     tokio::select! {
-        () = accept => {}
+        () = accept(listener, behaviour, stats.clone()) => {}
         () = parley_server::startup::shutdown_signal() => {}
     }
     eprintln!(
@@ -138,6 +121,43 @@ async fn serve(args: StubArgs) -> anyhow::Result<()> {
         stats.max_in_flight.load(Ordering::Relaxed)
     );
     Ok(())
+}
+
+/// Starts a stub with no latency on a free loopback port, on the current runtime, for
+/// scenarios that run the server in process; returns its API root (`http://…/v1`).
+pub(super) async fn spawn_in_process() -> anyhow::Result<String> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let behaviour = Behaviour {
+        latency: Duration::ZERO,
+        tokens: 20,
+        token_interval: Duration::ZERO,
+    };
+    tokio::spawn(accept(listener, behaviour, Arc::default()));
+    Ok(format!("http://{addr}/v1"))
+}
+
+/// Accepts connections and serves each on its own task, forever.
+async fn accept(listener: TcpListener, behaviour: Behaviour, stats: Arc<Stats>) {
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of file descriptors and the like: wait a little and go on.
+                eprintln!("llm-stub: accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let stats = stats.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| handle(request, behaviour, stats.clone()));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
 }
 
 fn full(status: u16, content_type: &str, body: impl Into<Bytes>) -> http::Response<Body> {
@@ -170,6 +190,20 @@ async fn handle(
             "application/json",
             r#"{"ok":true,"status":"shipped"}"#,
         ));
+    }
+    if request.method() == http::Method::POST && path.ends_with("/embeddings") {
+        let _guard = InFlight::new(&stats);
+        let body = request.into_body().collect().await.map(|c| c.to_bytes());
+        let parsed = body
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+        return Ok(match parsed {
+            Some(parsed) => full(200, "application/json", embeddings(&parsed).to_string()),
+            None => {
+                let body = json!({"error": {"message": "the body is not JSON"}});
+                full(400, "application/json", body.to_string())
+            }
+        });
     }
     if request.method() != http::Method::POST || !path.ends_with("/chat/completions") {
         let body = json!({"error": {"message": format!("no route for {path}")}});
@@ -255,6 +289,60 @@ async fn handle(
         .header(http::header::CACHE_CONTROL, "no-cache")
         .body(body)
         .expect("a valid response"))
+}
+
+/// Dimensions of the vectors `POST …/embeddings` answers with (all-MiniLM-L6-v2's).
+pub(super) const EMBEDDING_DIMENSIONS: usize = 384;
+
+/// An OpenAI `embeddings` response to `request`: one vector per input (a string or an array
+/// of strings).
+fn embeddings(request: &Value) -> Value {
+    let inputs: Vec<&str> = match &request["input"] {
+        Value::String(text) => vec![text.as_str()],
+        Value::Array(items) => items
+            .iter()
+            .map(|i| i.as_str().unwrap_or_default())
+            .collect(),
+        _ => Vec::new(),
+    };
+    let data: Vec<Value> = inputs
+        .iter()
+        .enumerate()
+        .map(|(index, text)| {
+            json!({"object": "embedding", "index": index,
+                   "embedding": text_vector(text, EMBEDDING_DIMENSIONS)})
+        })
+        .collect();
+    let tokens: usize = inputs.iter().map(|t| t.len().div_ceil(4)).sum();
+    json!({
+        "object": "list",
+        "data": data,
+        "model": request["model"].as_str().unwrap_or("stub"),
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    })
+}
+
+/// The stub's vector for `text`: [`unit_vector`] seeded by the text's FNV-1a hash.
+pub(super) fn text_vector(text: &str, dimensions: usize) -> Vec<f32> {
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    unit_vector(hash, dimensions)
+}
+
+/// A deterministic pseudo-random unit vector (xorshift from `seed`).
+pub(super) fn unit_vector(seed: u64, dimensions: usize) -> Vec<f32> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut vector: Vec<f32> = (0..dimensions)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % 20_000) as f32 / 10_000.0 - 1.0
+        })
+        .collect();
+    parley_core::knowledge::vectors::normalize(&mut vector);
+    vector
 }
 
 /// The fixed answer to one request.
@@ -389,5 +477,26 @@ mod tests {
             "Certainly here is"
         );
         assert_eq!(Answer::for_request(&json!({}), 20).tokens.len(), 20);
+    }
+
+    #[test]
+    fn embeddings_are_unit_vectors_fixed_by_the_text() {
+        let answer = embeddings(&json!({"model": "m", "input": ["a", "b", "a"]}));
+        let vector = |i: usize| -> Vec<f64> {
+            answer["data"][i]["embedding"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect()
+        };
+        assert_eq!(vector(0).len(), EMBEDDING_DIMENSIONS);
+        assert_eq!(vector(0), vector(2));
+        assert_ne!(vector(0), vector(1));
+        let norm: f64 = vector(1).iter().map(|x| x * x).sum();
+        assert!((norm - 1.0).abs() < 1e-4, "{norm}");
+        assert_eq!(answer["data"][2]["index"], 2);
+        let single = embeddings(&json!({"input": "a"}));
+        assert_eq!(single["data"].as_array().unwrap().len(), 1);
     }
 }
