@@ -173,7 +173,16 @@ fn first_start_creates_prints_and_saves_a_key_once() {
 #[test]
 fn parley_api_key_is_honoured_and_keys_are_managed_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), &[("PARLEY_API_KEY", "local-dev-key-1")], &[]);
+    // Without the key cache a revocation takes effect at the next request (with it, within
+    // `auth_cache_ms`; `parley-server/tests/assistants.rs` checks that on a manual clock).
+    let server = Server::start(
+        dir.path(),
+        &[
+            ("PARLEY_API_KEY", "local-dev-key-1"),
+            ("PARLEY_AUTH_CACHE_MS", "0"),
+        ],
+        &[],
+    );
     assert!(
         server.printed.is_empty(),
         "no key is generated when one is configured"
