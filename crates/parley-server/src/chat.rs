@@ -267,19 +267,18 @@ async fn prepare_turn(
 ) -> ApiResult<PreparedTurn> {
     // The assistant is read while the turn waits for its conversation and reads the history:
     // two independent round trips at once.
-    let assistant_id_typed = AssistantId::from_string(assistant_id);
-    let (assistant, (lock, existing)) =
-        tokio::join!(state.store.get_assistant(org, &assistant_id_typed), async {
-            let lock = state
-                .conversation_locks
-                .lock(org, &input.conversation_id)
-                .await;
-            let existing = state
-                .store
-                .conversation_history(org, &input.conversation_id, MAX_HISTORY_MESSAGES)
-                .await;
-            (lock, existing)
-        });
+    let id = AssistantId::from_string(assistant_id);
+    let (assistant, (lock, existing)) = tokio::join!(state.store.get_assistant(org, &id), async {
+        let lock = state
+            .conversation_locks
+            .lock(org, &input.conversation_id)
+            .await;
+        let existing = state
+            .store
+            .conversation_history(org, &input.conversation_id, MAX_HISTORY_MESSAGES)
+            .await;
+        (lock, existing)
+    });
     let assistant = assistant?.ok_or_else(|| ApiError::assistant_not_found(assistant_id))?;
     let existing = existing?;
     let (start, bind, version, variables, history) = match existing {

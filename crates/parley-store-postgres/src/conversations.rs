@@ -74,17 +74,13 @@ fn message_at(row: &Row, at: usize) -> StoreResult<MessageRecord> {
     })
 }
 
-/// Conversation `id` of `org`; with `lock`, its row is locked until the transaction ends.
+/// Conversation `id` of `org`.
 async fn load(
     tx: &Transaction<'_>,
     org: &OrgId,
     id: &str,
-    lock: bool,
 ) -> StoreResult<Option<ConversationRecord>> {
-    let sql = format!(
-        "select {COLUMNS} from conversations c where c.org_id = $1 and c.id = $2{}",
-        if lock { " for no key update" } else { "" }
-    );
+    let sql = format!("select {COLUMNS} from conversations c where c.org_id = $1 and c.id = $2");
     query_opt(tx, &sql, &[&org.as_str(), &id])
         .await?
         .as_ref()
@@ -310,7 +306,7 @@ impl ConversationStore for PostgresStore {
                 tx.commit().await.map_err(db)?;
                 return Ok(CreateConversationOutcome::Created(record));
             }
-            if let Some(record) = load(&tx, org, id, false).await? {
+            if let Some(record) = load(&tx, org, id).await? {
                 tx.commit().await.map_err(db)?;
                 return Ok(CreateConversationOutcome::Exists(record));
             }
@@ -327,7 +323,7 @@ impl ConversationStore for PostgresStore {
     ) -> StoreResult<Option<ConversationRecord>> {
         let mut client = self.client().await?;
         let tx = read_snapshot(&mut client).await?;
-        load(&tx, org, id, false).await
+        load(&tx, org, id).await
     }
 
     async fn list_conversations(
@@ -506,7 +502,7 @@ impl ConversationStore for PostgresStore {
     ) -> StoreResult<Option<(Vec<MessageRecord>, u64)>> {
         let mut client = self.client().await?;
         let tx = read_snapshot(&mut client).await?;
-        if load(&tx, org, id, false).await?.is_none() {
+        if load(&tx, org, id).await?.is_none() {
             return Ok(None);
         }
         let total = query_one(
